@@ -1,0 +1,96 @@
+"""Block helpers shared by the architectures.
+
+Each helper takes a tensor and returns a tensor; every layer is named from its
+block (``f"{name}_dw"``, ``f"{name}_bn"``) so ``summary()`` reads like a table.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from models.layers import Resize
+from models.registry import INPUT_SHAPE
+
+
+def preprocess(
+    frame,
+    *,
+    crop_top: int,
+    crop_bottom: int,
+    size: tuple[int, int],
+    value_range: tuple[float, float],
+    name: str = "pre",
+):
+    """Crop rows, resize and map 0..255 pixels to ``value_range`` inside the graph."""
+    rows = INPUT_SHAPE[0]
+    if not 0 <= crop_top < rows - crop_bottom <= rows:
+        raise ValueError(
+            f"crop must leave rows of the {rows}-row frame. Received: {crop_top=}, {crop_bottom=}"
+        )
+    lo, hi = value_range
+    x = layers.Cropping2D(((crop_top, crop_bottom), (0, 0)), name=f"{name}_crop")(frame)
+    x = Resize(*size, name=f"{name}_resize")(x)
+    return layers.Rescaling(scale=(hi - lo) / 255.0, offset=lo, name=f"{name}_scale")(x)
+
+
+def conv_pool(x, filters: int, kernel: int, *, separable: bool = False, dropout: float, name: str):
+    """The seed's conventional stage: conv (same, ReLU), dropout, 2x2 max-pool."""
+    conv = layers.SeparableConv2D if separable else layers.Conv2D
+    x = conv(filters, kernel, padding="same", activation="relu", name=f"{name}_conv")(x)
+    x = layers.Dropout(dropout, name=f"{name}_drop")(x)
+    return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+
+
+def _post(x, name: str, *, alpha: float):
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.LeakyReLU(negative_slope=alpha, name=f"{name}_act")(x)
+
+
+def effnet_block(x, ch_in: int, ch_out: int, *, alpha: float = 0.3, name: str):
+    """EffNet block (Freeman et al. 2018): halves height and width.
+
+    1x1 conv to ``ch_in``; depthwise 1x3; max-pool (2,1); depthwise 3x1; a (2,1)
+    conv with stride (1,2) to ``ch_out``. Every conv is bias-free and followed by
+    BatchNorm and LeakyReLU (the bias would be cancelled by BatchNorm's mean).
+    """
+    x = layers.Conv2D(ch_in, 1, padding="same", use_bias=False, name=f"{name}_pw")(x)
+    x = _post(x, f"{name}_pw", alpha=alpha)
+    x = layers.DepthwiseConv2D((1, 3), padding="same", use_bias=False, name=f"{name}_dw13")(x)
+    x = _post(x, f"{name}_dw13", alpha=alpha)
+    x = layers.MaxPooling2D((2, 1), strides=(2, 1), name=f"{name}_pool")(x)
+    x = layers.DepthwiseConv2D((3, 1), padding="same", use_bias=False, name=f"{name}_dw31")(x)
+    x = _post(x, f"{name}_dw31", alpha=alpha)
+    x = layers.Conv2D(
+        ch_out, (2, 1), strides=(1, 2), padding="same", use_bias=False, name=f"{name}_proj"
+    )(x)
+    return _post(x, f"{name}_proj", alpha=alpha)
+
+
+def dense_head(
+    x,
+    units: tuple[int, ...],
+    *,
+    dropout: float,
+    activation: str = "relu",
+    batchnorm: bool = False,
+    alpha: float = 0.3,
+    name: str = "head",
+):
+    """Flatten, then Dense layers (each with activation, optional BatchNorm, dropout), Dense 1."""
+    x = layers.Flatten(name=f"{name}_flatten")(x)
+    for i, n in enumerate(units, start=1):
+        if activation == "leaky_relu":
+            x = layers.Dense(n, name=f"{name}_fc{i}")(x)
+            x = layers.LeakyReLU(negative_slope=alpha, name=f"{name}_fc{i}_act")(x)
+        else:
+            x = layers.Dense(n, activation=activation, name=f"{name}_fc{i}")(x)
+        if batchnorm:
+            x = layers.BatchNormalization(name=f"{name}_fc{i}_bn")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"{name}_fc{i}_drop")(x)
+    return layers.Dense(1, name="steering")(x)
+
+
+def frame_input() -> keras.KerasTensor:
+    return keras.Input(shape=INPUT_SHAPE, name="frame")

@@ -1,0 +1,65 @@
+"""Loading and describing trained models safely.
+
+Models load with ``compile=False`` (a ``.h5`` compiled with ``loss="mse"`` does not
+deserialise otherwise, keras-pitfalls item 4; serving needs no optimizer) and
+``safe_mode=True`` so no code stored in a file is executed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+
+from models import layers as _layers  # noqa: F401  registers custom layers for loading
+from models.registry import INPUT_SHAPE
+
+MODEL_SUFFIXES = (".h5", ".keras")
+
+
+class ModelLoadError(ValueError):
+    """A model file that is missing, unreadable or not a steering model."""
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a ``.h5``/``.keras`` steering model and check its input and output shapes."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"model file not found: {path}")
+    if path.suffix not in MODEL_SUFFIXES:
+        raise ModelLoadError(
+            f"expected a Keras model file ({', '.join(MODEL_SUFFIXES)}), got {path.name!r}"
+        )
+    try:
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # keras raises many types for corrupt/incompatible files
+        raise ModelLoadError(
+            f"could not load {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        ) from exc
+    check_signature(model, source=str(path))
+    return model
+
+
+def check_signature(model: keras.Model, *, source: str = "model") -> None:
+    in_shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
+    out_shape = tuple(model.output_shape[1:]) if not isinstance(model.output_shape, list) else None
+    if in_shape != INPUT_SHAPE or out_shape != (1,):
+        raise ModelLoadError(
+            f"{source}: expected a steering model taking {INPUT_SHAPE} frames and giving (1,) "
+            f"outputs; it takes {model.input_shape} and gives {model.output_shape}"
+        )
+
+
+def parameter_counts(model: keras.Model) -> dict[str, int]:
+    def count(weights) -> int:
+        return int(sum(math.prod(w.shape) for w in weights))
+
+    trainable = count(model.trainable_weights)
+    total = count(model.weights)
+    return {"trainable": trainable, "non_trainable": total - trainable, "total": total}
+
+
+def describe(model: keras.Model) -> str:
+    counts = parameter_counts(model)
+    return f"{model.name}: {counts['total']:,} parameters ({counts['trainable']:,} trainable)"

@@ -1,0 +1,111 @@
+"""Every registered architecture: exact parameter counts, shapes, round trips."""
+
+import numpy as np
+import pytest
+
+import models
+from models.io import ModelLoadError
+
+ARCHS = sorted(models.ARCHITECTURES)
+RNG = np.random.default_rng(0)
+FRAMES = RNG.integers(0, 256, size=(4, *models.INPUT_SHAPE)).astype("float32")
+
+
+@pytest.fixture(scope="module", params=ARCHS)
+def model(request):
+    return models.build_model(request.param)
+
+
+def test_registry_has_required_architectures():
+    assert {"base", "eff", "pilotnet", "separable"} <= set(models.ARCHITECTURES)
+
+
+def test_parameter_count_is_exact(model):
+    assert models.parameter_counts(model)["total"] == models.ARCHITECTURES[model.name].params
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("base", 865_921), ("eff", 634_913), ("pilotnet", 252_219), ("separable", 602_124)],
+)
+def test_required_counts_from_the_issue(name, params):
+    # Stated independently of the registry so a registry edit cannot hide a change.
+    assert models.parameter_counts(models.build_model(name))["total"] == params
+
+
+def test_eff_batchnorm_split():
+    counts = models.parameter_counts(models.build_model("eff"))
+    # Moving mean+variance of BatchNorm: blocks 2*(32+32+32+64)*3 + 2*(64+64+64+128)*2
+    # = 2,240; head 2*(256+128+64) = 896.
+    assert counts["non_trainable"] == 2_240 + 896
+
+
+def test_takes_raw_frame_and_outputs_finite_steering(model):
+    assert model.input_shape == (None, 160, 320, 3)
+    assert model.output_shape == (None, 1)
+    out = np.asarray(model(FRAMES, training=False))
+    assert out.shape == (4, 1)
+    assert np.isfinite(out).all()
+
+
+def test_no_lambda_layers(model):
+    assert not [layer for layer in model.layers if type(layer).__name__ == "Lambda"]
+
+
+def test_serving_call_matches_predict_and_does_not_touch_batchnorm(model):
+    """keras-pitfalls item 1: Resizing must not switch BatchNorm to training mode."""
+    before = [np.array(w) for w in model.non_trainable_weights]
+    expected = model.predict(FRAMES, verbose=0)
+    np.testing.assert_allclose(np.asarray(model(FRAMES)), expected, rtol=1e-5, atol=1e-5)
+    for w0, w1 in zip(before, model.non_trainable_weights, strict=True):
+        np.testing.assert_array_equal(w0, np.array(w1))
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_save_load_round_trip_is_identical(model, tmp_path, suffix):
+    model.compile(optimizer="adam", loss="mean_squared_error")
+    path = tmp_path / f"model{suffix}"
+    model.save(path)
+    loaded = models.load_model(path)
+    np.testing.assert_array_equal(
+        loaded.predict(FRAMES, verbose=0), model.predict(FRAMES, verbose=0)
+    )
+
+
+def test_preprocessing_crops_the_configured_rows():
+    """Only rows 80..140 reach the base model: changing others leaves the output unchanged."""
+    m = models.build_model("base")
+    x = FRAMES[:1].copy()
+    y = x.copy()
+    y[:, :80] = 0
+    y[:, 140:] = 255
+    np.testing.assert_allclose(m.predict(x, verbose=0), m.predict(y, verbose=0), atol=1e-6)
+    z = x.copy()
+    z[:, 100:110] = 0
+    assert not np.allclose(m.predict(x, verbose=0), m.predict(z, verbose=0))
+
+
+def test_unknown_architecture_names_the_choices():
+    with pytest.raises(ValueError, match="expected one of: .*base.*eff"):
+        models.build_model("nope")
+
+
+def test_load_rejects_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(ModelLoadError, match="not found"):
+        models.load_model(tmp_path / "absent.h5")
+    bad = tmp_path / "model.h5"
+    bad.write_bytes(b"not an hdf5 file")
+    with pytest.raises(ModelLoadError, match="could not load"):
+        models.load_model(bad)
+    with pytest.raises(ModelLoadError, match="expected a Keras model file"):
+        models.load_model(bad.rename(tmp_path / "model.txt"))
+
+
+def test_load_rejects_wrong_shape(tmp_path):
+    import keras
+
+    inp = keras.Input((64, 64, 3))
+    wrong = keras.Model(inp, keras.layers.Dense(1)(keras.layers.Flatten()(inp)))
+    wrong.save(tmp_path / "wrong.keras")
+    with pytest.raises(ModelLoadError, match=r"expected a steering model taking \(160, 320, 3\)"):
+        models.load_model(tmp_path / "wrong.keras")
