@@ -1,0 +1,1 @@
+"""Training pipeline: reading recordings, building datasets, fitting steering models."""

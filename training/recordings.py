@@ -1,0 +1,546 @@
+"""Read Udacity simulator recordings: ``driving_log.csv`` plus the ``IMG/`` folder beside it.
+
+The simulator writes one csv row per sample, in time order, with no header::
+
+    center,left,right,steering,throttle,brake,speed
+
+Image paths are absolute paths of the machine that recorded (Windows, macOS or Linux,
+sometimes with spaces, sometimes ``IMG\\IMG\\`` doubled) or, in Udacity's sample data,
+relative ``IMG/...`` names under a header row. Whatever the form, an image is found by
+its basename in the ``IMG/`` folder beside the csv; the directory part is ignored.
+
+Rows are kept in file order (that is time order) and never sorted. A row that cannot be
+used is skipped and recorded in ``Recording.skipped`` with its line number and one of
+these reasons (``SKIP_REASONS``):
+
+- ``unparsable_line``: the csv module cannot split the line (broken quoting).
+- ``column_count``: not 7 columns.
+- ``not_a_number``: steering, throttle, brake or speed is not a number.
+- ``not_finite``: one of them is NaN or infinite.
+- ``steering_out_of_range``: steering outside -1..1.
+- ``no_centre_path``: the centre column is empty.
+- ``centre_image_missing``: no file with the centre basename in ``IMG/``.
+
+Side cameras: an empty left/right column (Udacity's sample data has them) gives ``None``
+for that camera. A side column that names a file absent from ``IMG/`` also gives
+``None`` but keeps the row, because the centre frame and its label are still good; the
+line numbers are kept in ``Recording.missing_side_lines`` and reported by ``summary()``.
+
+Failures of the recording as a whole (path missing, no csv, no ``IMG/``, an unknown
+header, no usable row) raise ``RecordingError``; an unreadable or wrongly sized image
+raises ``ImageError``. Both are ``ValueError`` subclasses whose message names the path,
+what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
+
+CSV_NAME = "driving_log.csv"
+IMG_DIR_NAME = "IMG"
+COLUMNS = ("center", "left", "right", "steering", "throttle", "brake", "speed")
+NUMERIC_COLUMNS = COLUMNS[3:]
+IMAGE_HEIGHT, IMAGE_WIDTH = 160, 320
+IMAGE_SHAPE = (IMAGE_HEIGHT, IMAGE_WIDTH, 3)
+
+SKIP_REASONS = (
+    "unparsable_line",
+    "column_count",
+    "not_a_number",
+    "not_finite",
+    "steering_out_of_range",
+    "no_centre_path",
+    "centre_image_missing",
+)
+
+# center_2024_10_06_09_29_56_427.jpg: local wall-clock time of the recording machine.
+_STAMP_RE = re.compile(
+    r"^(?:center|left|right)_(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{3})\.jpe?g$",
+    re.IGNORECASE,
+)
+_SEPARATORS_RE = re.compile(r"[\\/]")
+_EXAMPLE_TEXT_CHARS = 120  # enough to show the numbers after a long absolute path's start
+_SUMMARY_EXAMPLES = 3
+
+
+class RecordingError(ValueError):
+    """A recording folder or csv that cannot be read as a whole."""
+
+
+class ImageError(ValueError):
+    """An image file that is missing, not an image, or not 320x160."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One usable csv row. ``left``/``right`` are None when that camera is unavailable."""
+
+    line: int
+    centre: Path
+    left: Path | None
+    right: Path | None
+    steering: float
+    throttle: float
+    brake: float
+    speed: float  # mph
+    timestamp: float | None  # seconds, from the centre file name; None if not parseable
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRow:
+    """A csv row that was not used: 1-based line number, reason, detail and raw text."""
+
+    line: int
+    reason: str
+    detail: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Recording:
+    """The usable rows of one recording, in file (time) order, plus what was skipped."""
+
+    name: str
+    csv_path: Path
+    img_dir: Path
+    rows: tuple[Row, ...]
+    skipped: tuple[SkippedRow, ...] = ()
+    missing_side_lines: tuple[int, ...] = ()
+    has_header: bool = False
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    # numpy views of the columns, built once and read-only so the cache cannot be corrupted
+    @cached_property
+    def steering(self) -> np.ndarray:
+        return _frozen(np.array([r.steering for r in self.rows], dtype=np.float32))
+
+    @cached_property
+    def throttle(self) -> np.ndarray:
+        return _frozen(np.array([r.throttle for r in self.rows], dtype=np.float32))
+
+    @cached_property
+    def brake(self) -> np.ndarray:
+        return _frozen(np.array([r.brake for r in self.rows], dtype=np.float32))
+
+    @cached_property
+    def speed(self) -> np.ndarray:
+        """Speed in mph, float32."""
+        return _frozen(np.array([r.speed for r in self.rows], dtype=np.float32))
+
+    @cached_property
+    def timestamps(self) -> np.ndarray:
+        """Seconds (float64) from the centre file names; NaN where the name has no stamp.
+
+        The stamp is the recording machine's local wall-clock time with no zone, read as
+        if UTC: differences are meaningful, the absolute value is not.
+        """
+        values = [math.nan if r.timestamp is None else r.timestamp for r in self.rows]
+        return _frozen(np.array(values, dtype=np.float64))
+
+    @cached_property
+    def lines(self) -> np.ndarray:
+        """1-based csv line number of each row (int64)."""
+        return _frozen(np.array([r.line for r in self.rows], dtype=np.int64))
+
+    @cached_property
+    def centre_paths(self) -> np.ndarray:
+        """Object array of Path."""
+        return _object_array([r.centre for r in self.rows])
+
+    @cached_property
+    def left_paths(self) -> np.ndarray:
+        """Object array of Path or None."""
+        return _object_array([r.left for r in self.rows])
+
+    @cached_property
+    def right_paths(self) -> np.ndarray:
+        """Object array of Path or None."""
+        return _object_array([r.right for r in self.rows])
+
+    @cached_property
+    def has_sides(self) -> np.ndarray:
+        """Bool mask: rows whose left and right images are both available."""
+        return _frozen(
+            np.array([r.left is not None and r.right is not None for r in self.rows], dtype=bool)
+        )
+
+    def skip_counts(self) -> dict[str, int]:
+        """Skipped rows per reason, in ``SKIP_REASONS`` order, only reasons that occurred."""
+        counts = Counter(s.reason for s in self.skipped)
+        return {reason: counts[reason] for reason in SKIP_REASONS if counts[reason]}
+
+    def summary(self, examples: int = _SUMMARY_EXAMPLES) -> str:
+        """A few lines for a log or a run's data summary: counts per reason and examples."""
+        head = f"recording {self.name!r} ({self.csv_path}): {len(self.rows)} rows kept"
+        if self.skipped:
+            counts = ", ".join(f"{k}: {v}" for k, v in self.skip_counts().items())
+            head += f", {len(self.skipped)} skipped ({counts})"
+        else:
+            head += ", 0 skipped"
+        out = [head]
+        no_sides = int(len(self.rows) - self.has_sides.sum())
+        if no_sides:
+            out.append(f"  side cameras unavailable on {no_sides} rows")
+        if self.missing_side_lines:
+            shown = ", ".join(str(n) for n in self.missing_side_lines[:examples])
+            more = "..." if len(self.missing_side_lines) > examples else ""
+            out.append(
+                f"  side image named but missing in {self.img_dir} on "
+                f"{len(self.missing_side_lines)} rows (lines {shown}{more})"
+            )
+        for s in self.skipped[:examples]:
+            out.append(f"  line {s.line}: {s.reason} ({s.detail}): {_truncate(s.text)!r}")
+        if len(self.skipped) > examples:
+            out.append(f"  ... and {len(self.skipped) - examples} more skipped rows")
+        return "\n".join(out)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _object_array(items: list) -> np.ndarray:
+    a = np.empty(len(items), dtype=object)
+    a[:] = items
+    return _frozen(a)
+
+
+def _truncate(text: str, limit: int = _EXAMPLE_TEXT_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _listing(folder: Path, limit: int = 8) -> str:
+    try:
+        names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    if not names:
+        return "nothing (empty folder)"
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} entries)" if len(names) > limit else "")
+
+
+def _locate_csv(path: Path) -> Path:
+    """The csv of a recording given its folder or the csv itself."""
+    if not path.exists():
+        raise RecordingError(
+            f"recording path {path} does not exist: expected a recording folder holding "
+            f"{CSV_NAME} and {IMG_DIR_NAME}/, or the path of a {CSV_NAME}"
+        )
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise RecordingError(f"recording path {path} is neither a folder nor a file")
+    csv_path = path / CSV_NAME
+    if csv_path.is_file():
+        return csv_path
+    hint = ""
+    nested = sorted(path.glob(f"*/{CSV_NAME}"))
+    if nested:
+        hint = f"; did you mean {nested[0].parent}?"
+    raise RecordingError(
+        f"recording folder {path} has no {CSV_NAME}: expected {CSV_NAME} and {IMG_DIR_NAME}/, "
+        f"found {_listing(path)}{hint}"
+    )
+
+
+def _locate_img_dir(csv_path: Path) -> Path:
+    img_dir = csv_path.parent / IMG_DIR_NAME
+    if img_dir.is_dir():
+        return img_dir
+    # A recording copied through a case-insensitive file system may end up as img/ or Img/.
+    for p in csv_path.parent.iterdir():
+        if p.is_dir() and p.name.lower() == IMG_DIR_NAME.lower():
+            return p
+    raise RecordingError(
+        f"recording {csv_path.parent} has no {IMG_DIR_NAME}/ folder beside {csv_path.name}: "
+        f"expected the images there, found {_listing(csv_path.parent)}"
+    )
+
+
+def _read_text(csv_path: Path) -> str:
+    try:
+        data = csv_path.read_bytes()
+    except OSError as e:
+        raise RecordingError(f"cannot read {csv_path}: {e.strerror or e}") from e
+    try:
+        return data.decode("utf-8-sig")  # -sig drops a BOM left by Windows editors
+    except UnicodeDecodeError:
+        # A non-UTF-8 path (e.g. cp1252 accents) only affects the directory part we ignore.
+        logger.warning("%s is not UTF-8; reading it as Latin-1", csv_path)
+        return data.decode("latin-1")
+
+
+def _basename(raw: str) -> str:
+    """The file name of a Windows, macOS, Linux or relative path."""
+    return _SEPARATORS_RE.split(raw.strip())[-1].strip()
+
+
+def parse_timestamp(name: str) -> float | None:
+    """Seconds encoded in ``center_YYYY_MM_DD_HH_MM_SS_mmm.jpg`` (read as UTC), or None."""
+    m = _STAMP_RE.match(name)
+    if m is None:
+        return None
+    y, mo, d, h, mi, s, ms = (int(g) for g in m.groups())
+    try:
+        return datetime(y, mo, d, h, mi, s, tzinfo=UTC).timestamp() + ms / 1000.0
+    except ValueError:  # month 13, second 61, ...
+        return None
+
+
+def _is_header(fields: list[str]) -> bool:
+    return any(f.strip().lower() == "steering" for f in fields)
+
+
+def _check_header(fields: list[str], csv_path: Path, line: int) -> None:
+    found = tuple(f.strip().lower() for f in fields)
+    if found != COLUMNS:
+        raise RecordingError(
+            f"{csv_path} line {line}: unexpected header; expected {','.join(COLUMNS)}, "
+            f"found {','.join(f.strip() for f in fields)}"
+        )
+
+
+def read_recording(path: str | os.PathLike) -> Recording:
+    """Read one recording from its folder or its ``driving_log.csv``.
+
+    Raises RecordingError when the path, the csv or ``IMG/`` is missing, the header is
+    not the Udacity one, or no row is usable.
+    """
+    csv_path = _locate_csv(Path(path))
+    img_dir = _locate_img_dir(csv_path)
+    try:
+        on_disk = {p.name for p in os.scandir(img_dir) if p.is_file()}
+    except OSError as e:
+        raise RecordingError(f"cannot list {img_dir}: {e.strerror or e}") from e
+    by_lower = {n.lower(): n for n in on_disk}
+
+    def resolve(raw: str) -> Path | None:
+        name = _basename(raw)
+        if not name:
+            return None
+        if name not in on_disk:
+            name = by_lower.get(name.lower())
+            if name is None:
+                return None
+        return img_dir / name
+
+    text = _read_text(csv_path)
+    if not text.strip():
+        raise RecordingError(
+            f"{csv_path} is empty: expected rows of {','.join(COLUMNS)}, found "
+            f"{len(text.encode())} bytes of whitespace"
+        )
+
+    rows: list[Row] = []
+    skipped: list[SkippedRow] = []
+    missing_side: list[int] = []
+    has_header = False
+    seen_data = False
+
+    def skip(line: int, reason: str, detail: str, raw: str) -> None:
+        skipped.append(SkippedRow(line, reason, detail, raw))
+
+    # Split on \n ourselves so line numbers are physical lines (CRLF and lone CR included).
+    for line_no, raw in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            fields = next(csv.reader([raw], skipinitialspace=True, strict=True))
+        except csv.Error as e:
+            seen_data = True
+            skip(line_no, "unparsable_line", str(e), raw)
+            continue
+        if not seen_data and not has_header and _is_header(fields):
+            _check_header(fields, csv_path, line_no)
+            has_header = True
+            continue
+        seen_data = True
+        if len(fields) != len(COLUMNS):
+            skip(line_no, "column_count", f"expected {len(COLUMNS)}, found {len(fields)}", raw)
+            continue
+        values, problem = _parse_numbers(fields[3:])
+        if problem:
+            skip(line_no, *problem, raw)
+            continue
+        steering, throttle, brake, speed = values
+        if not -1.0 <= steering <= 1.0:
+            skip(line_no, "steering_out_of_range", f"steering={steering} not in -1..1", raw)
+            continue
+        if not _basename(fields[0]):
+            skip(line_no, "no_centre_path", "centre column is empty", raw)
+            continue
+        centre = resolve(fields[0])
+        if centre is None:
+            skip(line_no, "centre_image_missing", f"{_basename(fields[0])} not in {img_dir}", raw)
+            continue
+        left, right = resolve(fields[1]), resolve(fields[2])
+        if (left is None and _basename(fields[1])) or (right is None and _basename(fields[2])):
+            missing_side.append(line_no)
+        rows.append(
+            Row(
+                line=line_no,
+                centre=centre,
+                left=left,
+                right=right,
+                steering=steering,
+                throttle=throttle,
+                brake=brake,
+                speed=speed,
+                timestamp=parse_timestamp(centre.name),
+            )
+        )
+
+    rec = Recording(
+        name=csv_path.parent.name,
+        csv_path=csv_path,
+        img_dir=img_dir,
+        rows=tuple(rows),
+        skipped=tuple(skipped),
+        missing_side_lines=tuple(missing_side),
+        has_header=has_header,
+    )
+    if not rows:
+        if not seen_data and not skipped:
+            raise RecordingError(
+                f"{csv_path} has a header but no data rows: expected rows of "
+                f"{','.join(COLUMNS)} after it"
+            )
+        raise RecordingError(f"{csv_path} has no usable rows:\n{rec.summary()}")
+    if skipped or missing_side:
+        logger.warning("%s", rec.summary())
+    else:
+        logger.info("%s", rec.summary())
+    return rec
+
+
+def _parse_numbers(fields: list[str]) -> tuple[list[float], tuple[str, str] | None]:
+    """The four numbers of a row, or (reason, detail) naming the first bad column."""
+    values = []
+    for name, text in zip(NUMERIC_COLUMNS, fields, strict=True):
+        try:
+            value = float(text)
+        except ValueError:
+            return [], ("not_a_number", f"{name}={text.strip()!r}")
+        if not math.isfinite(value):
+            return [], ("not_finite", f"{name}={text.strip()!r}")
+        values.append(value)
+    return values, None
+
+
+def read_recordings(paths: Iterable[str | os.PathLike]) -> list[Recording]:
+    """Read several recordings (folders or csvs), in the order given.
+
+    Raises RecordingError when no path is given or two paths name the same csv.
+    """
+    paths = list(paths)
+    if not paths:
+        raise RecordingError("no recording paths given: expected at least one folder or csv")
+    seen: dict[Path, str] = {}
+    for p in paths:
+        csv_path = _locate_csv(Path(p)).resolve()
+        if csv_path in seen:
+            raise RecordingError(
+                f"recording {csv_path} given twice (as {seen[csv_path]!r} and {str(p)!r}): "
+                "each recording may appear once"
+            )
+        seen[csv_path] = str(p)
+    recordings = [read_recording(p) for p in paths]
+    names = Counter(r.name for r in recordings)
+    for name, n in names.items():
+        if n > 1:
+            logger.warning("%d recordings share the folder name %r", n, name)
+    return recordings
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode one frame to a uint8 (160, 320, 3) RGB array (PIL; never BGR).
+
+    Raises ImageError naming the file when it is missing, not an image, or not 320x160.
+    """
+    out = np.empty(IMAGE_SHAPE, dtype=np.uint8)
+    _decode_into(Path(path), out)
+    return out
+
+
+def _decode_into(path: Path, out: np.ndarray) -> None:
+    try:
+        with Image.open(path) as im:
+            if im.size != (IMAGE_WIDTH, IMAGE_HEIGHT):
+                raise ImageError(
+                    f"{path}: expected a {IMAGE_WIDTH}x{IMAGE_HEIGHT} image, "
+                    f"found {im.size[0]}x{im.size[1]}"
+                )
+            if im.mode != "RGB":
+                im = im.convert("RGB")
+            out[...] = np.asarray(im)
+    except FileNotFoundError as e:
+        raise ImageError(f"{path}: image file does not exist") from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{path}: not an image file PIL can read") from e
+    except OSError as e:  # truncated or corrupt data
+        raise ImageError(f"{path}: cannot decode image ({e})") from e
+
+
+def decode_images(
+    paths: Sequence[str | os.PathLike],
+    progress: bool = True,
+    desc: str = "decoding frames",
+    workers: int | None = None,
+) -> np.ndarray:
+    """Decode many frames into one preallocated uint8 array of shape (N, 160, 320, 3), RGB.
+
+    A thread pool does the work: PIL releases the GIL while it decodes a JPEG. Measured on
+    the lake recording (akbari_lake, 5,193 frames, all three cameras, files in page cache)
+    on the 2-core development machine: about 2,000 frames/s (1,850-2,230 over runs) with
+    the default workers against 1,000-1,450 frames/s on one thread, i.e. ~2.6 s for the
+    whole recording; when other jobs shared the CPUs it fell to ~1,000 frames/s.
+
+    Raises ImageError for the first file that fails; the rest are cancelled.
+    """
+    paths = [Path(p) for p in paths]
+    out = np.empty((len(paths), *IMAGE_SHAPE), dtype=np.uint8)
+    if not paths:
+        return out
+    if workers is None:
+        workers = min(32, (os.cpu_count() or 1) + 2)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1. Received: workers={workers}")
+    failed = threading.Event()
+
+    def work(i: int) -> None:
+        if not failed.is_set():
+            try:
+                _decode_into(paths[i], out[i])
+            except BaseException:
+                failed.set()
+                raise
+
+    with (
+        tqdm(total=len(paths), desc=desc, unit="frame", disable=not progress) as bar,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
+        for _ in pool.map(work, range(len(paths))):
+            bar.update(1)
+    return out
