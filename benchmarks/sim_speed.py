@@ -1,0 +1,40 @@
+"""Speed of the demo-road renderer and of view synthesis (targets: >= 200 views/s, < 5 ms).
+
+Run: ``python benchmarks/sim_speed.py``. Prints median and best time per call.
+"""
+
+import statistics
+import time
+
+import numpy as np
+
+from sim.camera import synthesize_view
+from sim.demo_road import make_track, render_view
+
+
+def timed(fn, n=50):
+    fn()  # warm caches
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3, min(times) * 1e3
+
+
+def main() -> None:
+    track = make_track(seed=0)
+    x, y, heading = track.pose_at(900.0)
+    view = render_view(track, x, y, heading)
+    rows = [
+        ("render_view (demo road)", timed(lambda: render_view(track, x, y, heading, s_hint=900.0))),
+        ("synthesize_view 0.7 m, 0.05 rad", timed(lambda: synthesize_view(view, 0.7, 0.05))),
+    ]
+    print(f"{'what':34s} {'median ms':>10s} {'best ms':>8s} {'per s':>7s}")
+    for name, (med, best) in rows:
+        print(f"{name:34s} {med:10.2f} {best:8.2f} {1e3 / med:7.0f}")
+    np.testing.assert_equal(view.shape, (160, 320, 3))
+
+
+if __name__ == "__main__":
+    main()
