@@ -1,0 +1,153 @@
+"""``python train.py``: train a steering model on simulator recordings."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import models
+from training.augment import NO_AUGMENT, AugmentConfig
+from training.recordings import RecordingError
+from training.trainer import TrainConfig, train
+
+logger = logging.getLogger("train")
+
+#: Built-in default data: two procedurally rendered demo recordings (different seeds,
+#: so validation is a different stretch of road), made once and reused.
+DEMO_TRAIN = dict(n_frames=1500, seed=1)
+DEMO_VAL = dict(n_frames=400, seed=2)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    defaults = TrainConfig()
+    p = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train a steering model on Udacity simulator recordings "
+        "(folders holding driving_log.csv and IMG/). Without --data, trains on a "
+        "generated demo recording.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--arch",
+        default=defaults.arch,
+        choices=sorted(models.ARCHITECTURES),
+        help="architecture from the registry",
+    )
+    p.add_argument(
+        "--data",
+        nargs="+",
+        metavar="DIR",
+        default=[],
+        help="recording folders or driving_log.csv files (default: demo data)",
+    )
+    p.add_argument(
+        "--val-recording",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="recording used only for validation (repeatable)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=defaults.epochs,
+        help="maximum epochs (early stopping may end sooner)",
+    )
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="share of each training recording held out by time blocks "
+        "(default 0.2, or 0 when --val-recording is given)",
+    )
+    p.add_argument(
+        "--side-correction",
+        type=float,
+        default=defaults.side_correction,
+        help="steering added for the left camera, subtracted for the right "
+        "(0.2 = pure pursuit over 7.3 m from the 0.81 m camera offset)",
+    )
+    p.add_argument("--no-side-cameras", action="store_true", help="train on centre frames only")
+    p.add_argument(
+        "--balance-cap",
+        type=float,
+        default=defaults.balance_cap,
+        help="max rows per steering bin as a multiple of the mean (0 = off)",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=defaults.patience,
+        help="early stopping: epochs without a better validation MSE",
+    )
+    p.add_argument("--no-augment", action="store_true", help="disable augmentation")
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--out", default=defaults.out, help="folder that receives the run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def demo_recordings(out: Path) -> tuple[list[str], list[str]]:
+    """Generate (once) and return the demo training and validation recordings."""
+    from sim.demo_road import write_demo_recording
+
+    root = out / "demo-data"
+    made = []
+    for name, kwargs in (("train", DEMO_TRAIN), ("val", DEMO_VAL)):
+        folder = root / f"{name}-seed{kwargs['seed']}-{kwargs['n_frames']}"
+        if not (folder / "driving_log.csv").exists():
+            logger.info("rendering demo recording %s (%d frames)", folder, kwargs["n_frames"])
+            write_demo_recording(folder, **kwargs)
+        made.append(str(folder))
+    return [made[0]], [made[1]]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    config = TrainConfig(
+        arch=args.arch,
+        data=list(args.data),
+        val_recordings=list(args.val_recording),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        val_fraction=args.val_fraction,
+        side_cameras=not args.no_side_cameras,
+        side_correction=args.side_correction,
+        balance_cap=args.balance_cap,
+        patience=args.patience,
+        seed=args.seed,
+        out=args.out,
+        augment=NO_AUGMENT if args.no_augment else AugmentConfig(),
+    )
+    if not config.data:
+        if config.val_recordings:
+            logger.error("--val-recording needs --data as well")
+            return 2
+        config.data, config.val_recordings = demo_recordings(Path(args.out))
+        config.demo = True
+        logger.warning(
+            "no --data given: training on PROCEDURALLY GENERATED DEMO DATA (%s), "
+            "not on simulator recordings",
+            ", ".join(config.data + config.val_recordings),
+        )
+    try:
+        run = train(config, progress=not args.quiet)
+    except (RecordingError, ValueError, FileExistsError) as exc:
+        logger.error("%s", exc)
+        return 2
+    print(run)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""From recordings to training and validation batches.
+
+- Validation split by contiguous time blocks inside each recording (consecutive
+  frames are near-duplicates, so a random split leaks), with a guard gap, or whole
+  held-out recordings (``--val-recording``).
+- Side cameras with a steering correction, training only.
+- Steering-histogram balancing of training rows, drawn anew every epoch.
+- Augmentation on training batches only; validation is fixed: never augmented,
+  never resampled, so its loss is comparable across epochs and runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from training.augment import AugmentConfig, augment_batch
+from training.recordings import Recording, decode_images
+
+logger = logging.getLogger(__name__)
+
+CENTRE, LEFT, RIGHT = 0, 1, 2
+CAMERA_NAMES = ("centre", "left", "right")
+
+#: Histogram bins for balancing: 21 bins of 0.1 with one centred on 0 (straight).
+BALANCE_EDGES = np.linspace(-1.05, 1.05, 22)
+
+
+def split_blocks(n: int, val_fraction: float, *, blocks: int = 5, gap: int = 10):
+    """Split ``range(n)`` into train and validation indices by contiguous blocks.
+
+    The recording is cut into ``blocks`` equal chunks; the last ``val_fraction`` of
+    each chunk is validation, so validation covers several parts of the track. ``gap``
+    frames before and after each validation run are dropped from training: frames
+    come every ~70 ms, and neighbours of a validation frame are near-copies of it.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1). Received: {val_fraction}")
+    idx = np.arange(n)
+    if val_fraction == 0.0:
+        return idx, idx[:0]
+    is_val = np.zeros(n, bool)
+    near_val = np.zeros(n, bool)
+    bounds = np.linspace(0, n, blocks + 1).round().astype(int)
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        size = max(1, round((hi - lo) * val_fraction))
+        start = hi - size
+        is_val[start:hi] = True
+        near_val[max(lo, start - gap) : min(n, hi + gap)] = True
+    return idx[~near_val], idx[is_val]
+
+
+def balance_indices(labels: np.ndarray, cap_factor: float, rng: np.random.Generator):
+    """Rows kept for one epoch: each steering bin holds at most ``cap_factor`` x the mean.
+
+    The mean is over non-empty bins. Keyboard recordings are dominated by exact
+    zeros (78% in akbari_lake); capping them keeps the model from learning to go
+    straight everywhere while every row still appears over several epochs.
+    ``cap_factor <= 0`` disables balancing.
+    """
+    all_rows = np.arange(len(labels))
+    if cap_factor <= 0:
+        return all_rows
+    bins = np.digitize(labels, BALANCE_EDGES[1:-1])
+    counts = np.bincount(bins, minlength=len(BALANCE_EDGES) - 1)
+    cap = max(1, math.ceil(cap_factor * len(labels) / np.count_nonzero(counts)))
+    keep = []
+    for b in np.flatnonzero(counts):
+        members = all_rows[bins == b]
+        keep.append(members if len(members) <= cap else rng.choice(members, cap, replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def histogram(labels: np.ndarray) -> list[int]:
+    return np.histogram(labels, BALANCE_EDGES)[0].tolist()
+
+
+@dataclass
+class DataSettings:
+    val_fraction: float = 0.2
+    side_cameras: bool = True
+    side_correction: float = 0.2
+    balance_cap: float = 2.0
+    batch_size: int = 128
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class TrainingData:
+    """Decoded frames plus the index arrays that make batches from them."""
+
+    frames: np.ndarray  # (M, 160, 320, 3) uint8, every image used, train and val
+    train_row_frames: np.ndarray  # (R, 3) frame index per training row and camera, -1 = none
+    train_row_labels: np.ndarray  # (R,) centre-camera steering of each training row
+    val_frames: np.ndarray  # (V,) frame indices of validation frames (centre camera)
+    val_labels: np.ndarray  # (V,)
+    summary: dict
+
+
+def prepare(
+    train_recordings: list[Recording],
+    val_recordings: list[Recording],
+    settings: DataSettings,
+    *,
+    progress: bool = True,
+) -> TrainingData:
+    """Split, pick the images that are needed, decode them once, report what was done."""
+    paths: list = []
+    row_frames, row_labels, val_frames, val_labels = [], [], [], []
+    per_recording = []
+
+    def add(path) -> int:
+        paths.append(path)
+        return len(paths) - 1
+
+    held_out = {id(r) for r in val_recordings}
+    for rec in [*train_recordings, *val_recordings]:
+        if id(rec) in held_out:
+            train_idx, val_idx = np.arange(0), np.arange(len(rec))
+        else:
+            train_idx, val_idx = split_blocks(len(rec), settings.val_fraction)
+        sides = 0
+        for i in train_idx:
+            row = rec.rows[i]
+            cams = [add(row.centre), -1, -1]
+            if settings.side_cameras:
+                for cam, path in ((LEFT, row.left), (RIGHT, row.right)):
+                    if path is not None:
+                        cams[cam] = add(path)
+                        sides += 1
+            row_frames.append(cams)
+            row_labels.append(row.steering)
+        for i in val_idx:
+            val_frames.append(add(rec.rows[i].centre))
+            val_labels.append(rec.rows[i].steering)
+        per_recording.append(
+            {
+                "name": rec.name,
+                "csv": str(rec.csv_path),
+                "rows": len(rec),
+                "skipped": rec.skip_counts(),
+                "role": "validation" if id(rec) in held_out else "train+val split",
+                "train_rows": int(len(train_idx)),
+                "val_rows": int(len(val_idx)),
+                "side_frames": sides,
+            }
+        )
+        if rec.skipped:
+            logger.warning("%s", rec.summary())
+
+    if not row_labels:
+        raise ValueError("no training rows: every recording was used for validation")
+    if not val_labels:
+        raise ValueError("no validation rows: give --val-recording or a --val-fraction above 0")
+    frames = decode_images(paths, progress=progress, desc="decoding frames")
+    row_labels_a = np.asarray(row_labels, np.float32)
+    val_labels_a = np.asarray(val_labels, np.float32)
+    balanced = balance_indices(row_labels_a, settings.balance_cap, np.random.default_rng(0))
+    summary = {
+        "recordings": per_recording,
+        "train_rows": len(row_labels),
+        "val_frames": len(val_labels),
+        "decoded_frames": len(paths),
+        "side_cameras": settings.side_cameras,
+        "side_correction": settings.side_correction,
+        "balance": {
+            "cap_factor": settings.balance_cap,
+            "bin_edges": [round(float(e), 2) for e in BALANCE_EDGES],
+            "train_histogram_before": histogram(row_labels_a),
+            "train_histogram_after_one_draw": histogram(row_labels_a[balanced]),
+            "rows_per_epoch": int(len(balanced)),
+            "exact_zero_share_before": float(np.mean(row_labels_a == 0)),
+            "exact_zero_share_after": float(np.mean(row_labels_a[balanced] == 0)),
+        },
+        "val_histogram": histogram(val_labels_a),
+    }
+    return TrainingData(
+        frames=frames,
+        train_row_frames=np.asarray(row_frames, np.int64).reshape(-1, 3),
+        train_row_labels=row_labels_a,
+        val_frames=np.asarray(val_frames, np.int64),
+        val_labels=val_labels_a,
+        summary=summary,
+    )
+
+
+class TrainSequence(keras.utils.PyDataset):
+    """Training batches: balanced rows, one random camera per row, augmented.
+
+    Each epoch redraws the balanced rows and the camera of each row, so over the
+    epochs every frame of every camera is seen while an epoch stays one pass over
+    the (balanced) rows.
+    """
+
+    def __init__(self, data: TrainingData, settings: DataSettings, *, seed: int, **kwargs):
+        super().__init__(**kwargs)
+        self.data = data
+        self.settings = settings
+        self.rng = np.random.default_rng(seed)
+        self._draw()
+
+    def _draw(self) -> None:
+        d, s = self.data, self.settings
+        rows = balance_indices(d.train_row_labels, s.balance_cap, self.rng)
+        cams = self.rng.integers(0, 3, len(rows))
+        frames = d.train_row_frames[rows, cams]
+        missing = frames < 0  # no such side image: use the centre frame
+        cams[missing] = CENTRE
+        frames[missing] = d.train_row_frames[rows[missing], CENTRE]
+        # The left camera sees the car displaced left: steer right (+) to return.
+        correction = np.select([cams == LEFT, cams == RIGHT], [1.0, -1.0], 0.0)
+        labels = d.train_row_labels[rows] + s.side_correction * correction
+        order = self.rng.permutation(len(rows))
+        self.frames = frames[order]
+        self.labels = np.clip(labels[order], -1.0, 1.0).astype(np.float32)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.frames) / self.settings.batch_size)
+
+    def __getitem__(self, index: int):
+        bs = self.settings.batch_size
+        sel = self.frames[index * bs : (index + 1) * bs]
+        x = self.data.frames[sel].astype(np.float32)
+        y = self.labels[index * bs : (index + 1) * bs]
+        x, y = augment_batch(x, y, self.settings.augment, self.rng)
+        return x, y[:, None]
+
+    def on_epoch_end(self) -> None:
+        self._draw()
+
+
+class ValidationSequence(keras.utils.PyDataset):
+    """Validation batches: centre frames in time order, exactly as recorded."""
+
+    def __init__(self, data: TrainingData, batch_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.data = data
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.data.val_frames) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        bs = self.batch_size
+        sel = self.data.val_frames[index * bs : (index + 1) * bs]
+        y = self.data.val_labels[index * bs : (index + 1) * bs]
+        return self.data.frames[sel].astype(np.float32), y[:, None]

@@ -1,0 +1,286 @@
+"""Train one architecture and write its run folder.
+
+A run folder holds: ``model.keras`` (best validation epoch, with optimizer state),
+``model.h5`` (the same weights, the Udacity convention), ``config.json`` (resolved
+settings, data summary, versions, git commit, results), ``history.csv`` (one row
+per epoch, written as training goes so an interrupted run keeps it) and
+``curves.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import models
+from training.augment import AugmentConfig
+from training.data import DataSettings, TrainingData, TrainSequence, ValidationSequence, prepare
+from training.recordings import read_recordings
+from training.run_folder import create_run_folder, git_commit, versions, write_json
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Training frames (centre camera, not augmented) re-scored after every epoch, so the
+#: training error is comparable across epochs and runs (Keras' own ``loss`` is a
+#: running mean over an epoch of augmented batches with dropout on).
+PROBE_FRAMES = 512
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "eff"
+    data: list[str] = field(default_factory=list)
+    val_recordings: list[str] = field(default_factory=list)
+    # Seed defaults: Adam 1e-3, MSE, batch 128 (the seeds trained this way).
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    #: None: 0.2 of each recording by time blocks, or 0 when --val-recording is given.
+    val_fraction: float | None = None
+    side_cameras: bool = True
+    #: From training.geometry.side_camera_correction(): 0.2 by pure pursuit over 7.3 m.
+    side_correction: float = 0.2
+    balance_cap: float = 2.0
+    #: Stop after this many epochs without a better validation MSE.
+    patience: int = 5
+    seed: int = 0
+    out: str = "runs"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    demo: bool = False
+
+    def resolved_val_fraction(self) -> float:
+        if self.val_fraction is not None:
+            return self.val_fraction
+        return 0.0 if self.val_recordings else 0.2
+
+    def validate(self) -> None:
+        if self.arch not in models.ARCHITECTURES:
+            known = ", ".join(sorted(models.ARCHITECTURES))
+            raise ValueError(f"unknown --arch {self.arch!r}; expected one of: {known}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
+        if not self.lr > 0:
+            raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if not self.data:
+            raise ValueError("no training data: give --data DIR [DIR ...]")
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One log line and one history.csv row per epoch, written as training goes."""
+
+    FIELDS = ("epoch", "train_loss", "train_probe_mse", "val_mse", "seconds", "images_per_s", "lr")
+
+    def __init__(self, path: Path, data: TrainingData, images_per_epoch: int, batch_size: int):
+        super().__init__()
+        self.path = path
+        self.data = data
+        self.images_per_epoch = images_per_epoch
+        self.batch_size = batch_size
+        rows = data.train_row_frames[:, 0]
+        pick = np.linspace(0, len(rows) - 1, min(PROBE_FRAMES, len(rows))).astype(int)
+        self.probe_frames = rows[pick]
+        self.probe_labels = data.train_row_labels[pick]
+        self.rows: list[dict] = []
+        self._start = 0.0
+
+    def probe_mse(self) -> float:
+        pred = self.model.predict(
+            self.data.frames[self.probe_frames].astype(np.float32),
+            batch_size=self.batch_size,
+            verbose=0,
+        )[:, 0]
+        return float(np.mean((pred - self.probe_labels) ** 2))
+
+    def record(self, epoch: int, train_loss: float, val_mse: float, seconds: float) -> None:
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_probe_mse": self.probe_mse(),
+            "val_mse": val_mse,
+            "seconds": round(seconds, 2),
+            "images_per_s": round(self.images_per_epoch / seconds, 1) if seconds else math.nan,
+            "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+        }
+        self.rows.append(row)
+        with self.path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.FIELDS)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        logger.info(
+            "epoch %3d  train_loss %.5f  train_mse %.5f  val_mse %.5f  %6.1f s  %7.1f img/s",
+            epoch,
+            train_loss,
+            row["train_probe_mse"],
+            val_mse,
+            seconds,
+            row["images_per_s"],
+        )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.record(
+            epoch + 1,
+            logs.get("loss", math.nan),
+            logs.get("val_loss", math.nan),
+            time.perf_counter() - self._start,
+        )
+
+
+def plot_curves(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    epochs = [r["epoch"] for r in rows]
+    trained = [r for r in rows if r["epoch"] > 0]
+    ax.plot(
+        [r["epoch"] for r in trained],
+        [r["train_loss"] for r in trained],
+        "o-",
+        label="train loss (augmented, running mean)",
+    )
+    ax.plot(epochs, [r["train_probe_mse"] for r in rows], "s--", label="train MSE (fixed frames)")
+    ax.plot(epochs, [r["val_mse"] for r in rows], "^-", label="validation MSE")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE (steering units^2)")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def train(config: TrainConfig, *, progress: bool = True) -> Path:
+    """Train ``config.arch`` on ``config.data``; return the run folder."""
+    config.validate()
+    keras.utils.set_random_seed(config.seed)
+    val_fraction = config.resolved_val_fraction()
+
+    val_set = {str(Path(p).resolve()) for p in config.val_recordings}
+    train_paths = [p for p in config.data if str(Path(p).resolve()) not in val_set]
+    if len(train_paths) < len(config.data):
+        logger.info("recordings given with --val-recording are used for validation only")
+    train_recs = read_recordings(train_paths) if train_paths else []
+    val_recs = read_recordings(config.val_recordings) if config.val_recordings else []
+    settings = DataSettings(
+        val_fraction=val_fraction,
+        side_cameras=config.side_cameras,
+        side_correction=config.side_correction,
+        balance_cap=config.balance_cap,
+        batch_size=config.batch_size,
+        augment=config.augment,
+    )
+    data = prepare(train_recs, val_recs, settings, progress=progress)
+    bal = data.summary["balance"]
+    logger.info(
+        "data: %d training rows (%d per epoch after balancing; exact zeros %.0f%% -> %.0f%%), "
+        "%d validation frames, %d frames decoded",
+        data.summary["train_rows"],
+        bal["rows_per_epoch"],
+        100 * bal["exact_zero_share_before"],
+        100 * bal["exact_zero_share_after"],
+        data.summary["val_frames"],
+        data.summary["decoded_frames"],
+    )
+
+    run = create_run_folder(Path(config.out), config.arch)
+    logger.info("run folder: %s", run)
+    model = models.build_model(config.arch)
+    counts = models.parameter_counts(model)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.lr),
+        # A loss object, not "mse": a .h5 compiled with the string does not load
+        # (keras-pitfalls item 4).
+        loss=keras.losses.MeanSquaredError(),
+    )
+    train_seq = TrainSequence(data, settings, seed=config.seed)
+    val_seq = ValidationSequence(data, config.batch_size)
+    log = EpochLog(run / "history.csv", data, len(train_seq.frames), config.batch_size)
+    log.set_model(model)
+    # Epoch 0: the untrained model on the same fixed sets, the reference for every epoch.
+    log.record(0, math.nan, float(model.evaluate(val_seq, verbose=0)), 0.0)
+
+    record = {
+        "arch": config.arch,
+        "summary": models.ARCHITECTURES[config.arch].summary,
+        "params": counts,
+        "settings": {**asdict(config), "val_fraction": val_fraction},
+        "data": [str(Path(p).resolve()) for p in train_paths],
+        "val_recordings": [str(Path(p).resolve()) for p in config.val_recordings],
+        "data_summary": data.summary,
+        "versions": versions(),
+        "git_commit": git_commit(REPO),
+        "status": "training",
+    }
+    write_json(run / "config.json", record)
+
+    started = time.perf_counter()
+    interrupted = False
+    try:
+        model.fit(
+            train_seq,
+            validation_data=val_seq,
+            epochs=config.epochs,
+            verbose=1 if progress else 0,
+            callbacks=[
+                log,
+                keras.callbacks.ModelCheckpoint(
+                    run / "model.keras", monitor="val_loss", save_best_only=True
+                ),
+                keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
+            ],
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+        logger.warning("interrupted: keeping the best model so far")
+    wall = time.perf_counter() - started
+
+    trained = [r for r in log.rows if r["epoch"] > 0]
+    if not (run / "model.keras").exists():
+        raise RuntimeError(f"training stopped before any epoch finished; see {run}")
+    best_row = min(trained, key=lambda r: r["val_mse"])
+    best = models.load_model(run / "model.keras")
+    # .keras first, then .h5 from a separately loaded copy: saving .h5 strips the
+    # optimizer from the live model (keras-pitfalls item 5).
+    best.save(run / "model.h5")
+    plot_curves(log.rows, run / "curves.png", f"{config.arch}: {run.name}")
+    images = sum(len(train_seq.frames) for _ in trained)
+    record.update(
+        status="interrupted" if interrupted else "finished",
+        epochs_run=len(trained),
+        best_epoch=best_row["epoch"],
+        best_val_mse=best_row["val_mse"],
+        initial_val_mse=log.rows[0]["val_mse"],
+        wall_seconds=round(wall, 1),
+        train_images_per_s=round(images / sum(r["seconds"] for r in trained), 1),
+    )
+    write_json(run / "config.json", record)
+    logger.info(
+        "best epoch %d: val_mse %.5f (untrained %.5f); %d epochs in %.0f s; wrote %s",
+        best_row["epoch"],
+        best_row["val_mse"],
+        log.rows[0]["val_mse"],
+        len(trained),
+        wall,
+        run,
+    )
+    return run
