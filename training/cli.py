@@ -56,7 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="maximum epochs (early stopping may end sooner)",
     )
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
+    p.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate (default 1e-3 at batch 128, sqrt-scaled with batch)")
     p.add_argument(
         "--val-fraction",
         type=float,
@@ -85,6 +86,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="early stopping: epochs without a better validation MSE",
     )
     p.add_argument("--no-augment", action="store_true", help="disable augmentation")
+    p.add_argument("--pipeline", choices=("auto", "host", "device"), default=defaults.pipeline,
+                   help="host: numpy batches; device: frames and augmentation on the "
+                   "accelerator; auto: device when a GPU is visible")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="bfloat16 compute, float32 weights (device pipeline)")
+    p.add_argument("--steps-per-execution", type=int, default=defaults.steps_per_execution,
+                   help="train steps per compiled call")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--out", default=defaults.out, help="folder that receives the run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -127,6 +135,9 @@ def main(argv=None) -> int:
         patience=args.patience,
         seed=args.seed,
         out=args.out,
+        pipeline=args.pipeline,
+        mixed_precision=args.mixed_precision,
+        steps_per_execution=args.steps_per_execution,
         augment=NO_AUGMENT if args.no_augment else AugmentConfig(),
     )
     if not config.data:

@@ -196,10 +196,21 @@ class TrainSequence(keras.utils.PyDataset):
     the (balanced) rows.
     """
 
-    def __init__(self, data: TrainingData, settings: DataSettings, *, seed: int, **kwargs):
+    def __init__(
+        self,
+        data: TrainingData,
+        settings: DataSettings,
+        *,
+        seed: int,
+        indices: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.data = data
         self.settings = settings
+        #: Emit frame indices instead of augmented frames (training.device_pipeline
+        #: gathers and augments them on the accelerator).
+        self.indices = indices
         self.rng = np.random.default_rng(seed)
         self._draw()
 
@@ -224,8 +235,10 @@ class TrainSequence(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         bs = self.settings.batch_size
         sel = self.frames[index * bs : (index + 1) * bs]
-        x = self.data.frames[sel].astype(np.float32)
         y = self.labels[index * bs : (index + 1) * bs]
+        if self.indices:
+            return sel.astype(np.int32), y[:, None]
+        x = self.data.frames[sel].astype(np.float32)
         x, y = augment_batch(x, y, self.settings.augment, self.rng)
         return x, y[:, None]
 
@@ -236,10 +249,11 @@ class TrainSequence(keras.utils.PyDataset):
 class ValidationSequence(keras.utils.PyDataset):
     """Validation batches: centre frames in time order, exactly as recorded."""
 
-    def __init__(self, data: TrainingData, batch_size: int, **kwargs):
+    def __init__(self, data: TrainingData, batch_size: int, *, indices: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.data = data
         self.batch_size = batch_size
+        self.indices = indices
 
     def __len__(self) -> int:
         return math.ceil(len(self.data.val_frames) / self.batch_size)
@@ -248,4 +262,6 @@ class ValidationSequence(keras.utils.PyDataset):
         bs = self.batch_size
         sel = self.data.val_frames[index * bs : (index + 1) * bs]
         y = self.data.val_labels[index * bs : (index + 1) * bs]
+        if self.indices:
+            return sel.astype(np.int32), y[:, None]
         return self.data.frames[sel].astype(np.float32), y[:, None]

@@ -73,7 +73,7 @@ SKIP_REASONS = (
 
 # center_2024_10_06_09_29_56_427.jpg: local wall-clock time of the recording machine.
 _STAMP_RE = re.compile(
-    r"^(?:center|left|right)_(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{3})\.jpe?g$",
+    r"^(?:center|left|right)_(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{3})\.(?:jpe?g|webp)$",
     re.IGNORECASE,
 )
 _SEPARATORS_RE = re.compile(r"[\\/]")

@@ -22,6 +22,7 @@ import numpy as np
 import models
 from training.augment import AugmentConfig
 from training.data import DataSettings, TrainingData, TrainSequence, ValidationSequence, prepare
+from training.device_pipeline import OnDeviceAugmentation, scaled_learning_rate
 from training.recordings import read_recordings
 from training.run_folder import create_run_folder, git_commit, versions, write_json
 
@@ -43,7 +44,8 @@ class TrainConfig:
     # Seed defaults: Adam 1e-3, MSE, batch 128 (the seeds trained this way).
     epochs: int = 20
     batch_size: int = 128
-    lr: float = 1e-3
+    #: None: 1e-3 at batch 128, square-root scaled for larger batches (device_pipeline).
+    lr: float | None = None
     #: None: 0.2 of each recording by time blocks, or 0 when --val-recording is given.
     val_fraction: float | None = None
     side_cameras: bool = True
@@ -56,6 +58,21 @@ class TrainConfig:
     out: str = "runs"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     demo: bool = False
+    #: "host": numpy batches (any machine); "device": frames and augmentation on the
+    #: accelerator (training.device_pipeline); "auto": device when a GPU is present.
+    pipeline: str = "auto"
+    #: bfloat16 compute with float32 weights (device pipeline; the saved model is float32).
+    mixed_precision: bool = False
+    #: Train steps per compiled call: fewer host round trips for small networks.
+    steps_per_execution: int = 1
+
+    def resolved_lr(self) -> float:
+        return self.lr if self.lr is not None else scaled_learning_rate(1e-3, self.batch_size)
+
+    def resolved_pipeline(self) -> str:
+        if self.pipeline != "auto":
+            return self.pipeline
+        return "device" if accelerators() else "host"
 
     def resolved_val_fraction(self) -> float:
         if self.val_fraction is not None:
@@ -71,8 +88,10 @@ class TrainConfig:
                 raise ValueError(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
                 )
-        if not self.lr > 0:
+        if self.lr is not None and not self.lr > 0:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if self.pipeline not in ("auto", "host", "device"):
+            raise ValueError(f"--pipeline must be auto, host or device, got {self.pipeline!r}")
         if not self.data:
             raise ValueError("no training data: give --data DIR [DIR ...]")
 
@@ -82,8 +101,16 @@ class EpochLog(keras.callbacks.Callback):
 
     FIELDS = ("epoch", "train_loss", "train_probe_mse", "val_mse", "seconds", "images_per_s", "lr")
 
-    def __init__(self, path: Path, data: TrainingData, images_per_epoch: int, batch_size: int):
+    def __init__(
+        self,
+        path: Path,
+        data: TrainingData,
+        images_per_epoch: int,
+        batch_size: int,
+        predict_frames,
+    ):
         super().__init__()
+        self.predict_frames = predict_frames
         self.path = path
         self.data = data
         self.images_per_epoch = images_per_epoch
@@ -96,11 +123,7 @@ class EpochLog(keras.callbacks.Callback):
         self._start = 0.0
 
     def probe_mse(self) -> float:
-        pred = self.model.predict(
-            self.data.frames[self.probe_frames].astype(np.float32),
-            batch_size=self.batch_size,
-            verbose=0,
-        )[:, 0]
+        pred = self.predict_frames(self.probe_frames)
         return float(np.mean((pred - self.probe_labels) ** 2))
 
     def record(self, epoch: int, train_loss: float, val_mse: float, seconds: float) -> None:
@@ -141,6 +164,47 @@ class EpochLog(keras.callbacks.Callback):
         )
 
 
+class BestCheckpoint(keras.callbacks.Callback):
+    """Save the served model (``model.keras``) whenever validation MSE improves.
+
+    The model trained may be a wrapper (device pipeline) or run in bfloat16; what is
+    saved is always the plain float32 architecture with the current weights.
+    """
+
+    def __init__(self, path: Path, served: keras.Model, trained: keras.Model):
+        super().__init__()
+        self.path = path
+        self.served = served
+        self.trained = trained
+        self.best = math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        val = (logs or {}).get("val_loss", math.nan)
+        if val < self.best:
+            self.best = val
+            if self.served is not self.trained:
+                self.served.set_weights(self.trained.get_weights())
+            self.served.save(self.path)
+
+
+def accelerators() -> list:
+    """GPUs/TPUs visible to the current Keras backend ([] on a CPU-only machine)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return [d for d in jax.devices() if d.platform != "cpu"]
+    if backend == "torch":
+        import torch
+
+        return list(range(torch.cuda.device_count()))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.config.list_physical_devices("GPU")
+    return []
+
+
 def plot_curves(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib
 
@@ -174,6 +238,8 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
     config.validate()
     keras.utils.set_random_seed(config.seed)
     val_fraction = config.resolved_val_fraction()
+    pipeline = config.resolved_pipeline()
+    lr = config.resolved_lr()
 
     val_set = {str(Path(p).resolve()) for p in config.val_recordings}
     train_paths = [p for p in config.data if str(Path(p).resolve()) not in val_set]
@@ -203,27 +269,65 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
     )
 
     run = create_run_folder(Path(config.out), config.arch)
-    logger.info("run folder: %s", run)
-    model = models.build_model(config.arch)
-    counts = models.parameter_counts(model)
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.lr),
+    logger.info(
+        "run folder: %s (pipeline %s, backend %s, lr %.2e)",
+        run,
+        pipeline,
+        keras.backend.backend(),
+        lr,
+    )
+    on_device = pipeline == "device"
+    # The distribution must be in place before any variable is created.
+    distribution = data_parallel() if on_device else None
+    served = models.build_model(config.arch)
+    counts = models.parameter_counts(served)
+    if on_device:
+        if config.mixed_precision:
+            keras.config.set_dtype_policy("mixed_bfloat16")
+        try:
+            inner = models.build_model(config.arch) if config.mixed_precision else served
+        finally:
+            keras.config.set_dtype_policy("float32")
+        trained = OnDeviceAugmentation(inner, data.frames, config.augment, seed=config.seed)
+        wrapper = trained
+
+        def predict_frames(idx):
+            return wrapper.predict(idx.astype(np.int32), batch_size=1024, verbose=0)[:, 0]
+    else:
+        inner = trained = served
+
+        def predict_frames(idx):
+            return served.predict(
+                data.frames[idx].astype(np.float32), batch_size=config.batch_size, verbose=0
+            )[:, 0]
+
+    trained.compile(
+        optimizer=keras.optimizers.Adam(lr),
         # A loss object, not "mse": a .h5 compiled with the string does not load
         # (keras-pitfalls item 4).
         loss=keras.losses.MeanSquaredError(),
+        steps_per_execution=config.steps_per_execution,
     )
-    train_seq = TrainSequence(data, settings, seed=config.seed)
-    val_seq = ValidationSequence(data, config.batch_size)
-    log = EpochLog(run / "history.csv", data, len(train_seq.frames), config.batch_size)
-    log.set_model(model)
+    train_seq = TrainSequence(data, settings, seed=config.seed, indices=on_device)
+    val_seq = ValidationSequence(data, 1024 if on_device else config.batch_size, indices=on_device)
+    log = EpochLog(
+        run / "history.csv", data, len(train_seq.frames), config.batch_size, predict_frames
+    )
+    log.set_model(trained)
     # Epoch 0: the untrained model on the same fixed sets, the reference for every epoch.
-    log.record(0, math.nan, float(model.evaluate(val_seq, verbose=0)), 0.0)
+    log.record(0, math.nan, float(trained.evaluate(val_seq, verbose=0)), 0.0)
 
     record = {
         "arch": config.arch,
         "summary": models.ARCHITECTURES[config.arch].summary,
         "params": counts,
-        "settings": {**asdict(config), "val_fraction": val_fraction},
+        "settings": {
+            **asdict(config),
+            "val_fraction": val_fraction,
+            "lr": lr,
+            "pipeline": pipeline,
+        },
+        "distribution": distribution,
         "data": [str(Path(p).resolve()) for p in train_paths],
         "val_recordings": [str(Path(p).resolve()) for p in config.val_recordings],
         "data_summary": data.summary,
@@ -236,16 +340,14 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
     started = time.perf_counter()
     interrupted = False
     try:
-        model.fit(
+        trained.fit(
             train_seq,
             validation_data=val_seq,
             epochs=config.epochs,
             verbose=1 if progress else 0,
             callbacks=[
                 log,
-                keras.callbacks.ModelCheckpoint(
-                    run / "model.keras", monitor="val_loss", save_best_only=True
-                ),
+                BestCheckpoint(run / "model.keras", served, inner),
                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
             ],
         )
@@ -254,24 +356,24 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
         logger.warning("interrupted: keeping the best model so far")
     wall = time.perf_counter() - started
 
-    trained = [r for r in log.rows if r["epoch"] > 0]
+    trained_rows = [r for r in log.rows if r["epoch"] > 0]
     if not (run / "model.keras").exists():
         raise RuntimeError(f"training stopped before any epoch finished; see {run}")
-    best_row = min(trained, key=lambda r: r["val_mse"])
+    best_row = min(trained_rows, key=lambda r: r["val_mse"])
     best = models.load_model(run / "model.keras")
     # .keras first, then .h5 from a separately loaded copy: saving .h5 strips the
     # optimizer from the live model (keras-pitfalls item 5).
     best.save(run / "model.h5")
     plot_curves(log.rows, run / "curves.png", f"{config.arch}: {run.name}")
-    images = sum(len(train_seq.frames) for _ in trained)
+    images = len(train_seq.frames) * len(trained_rows)
     record.update(
         status="interrupted" if interrupted else "finished",
-        epochs_run=len(trained),
+        epochs_run=len(trained_rows),
         best_epoch=best_row["epoch"],
         best_val_mse=best_row["val_mse"],
         initial_val_mse=log.rows[0]["val_mse"],
         wall_seconds=round(wall, 1),
-        train_images_per_s=round(images / sum(r["seconds"] for r in trained), 1),
+        train_images_per_s=round(images / sum(r["seconds"] for r in trained_rows), 1),
     )
     write_json(run / "config.json", record)
     logger.info(
@@ -279,8 +381,23 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
         best_row["epoch"],
         best_row["val_mse"],
         log.rows[0]["val_mse"],
-        len(trained),
+        len(trained_rows),
         wall,
         run,
     )
     return run
+
+
+def data_parallel() -> dict | None:
+    """Data parallel over every local accelerator through Keras' distribution API.
+
+    One device is the degenerate case. On several hosts the same code runs once per
+    process after ``jax.distributed.initialize()`` (coordinator address, process count
+    and id from the launcher), and ``keras.distribution.list_devices()`` then spans all
+    hosts. Only the JAX backend implements the API; elsewhere training is single-device.
+    """
+    if keras.backend.backend() != "jax":
+        return None
+    devices = keras.distribution.list_devices()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    return {"strategy": "DataParallel", "devices": [str(d) for d in devices]}
