@@ -1,0 +1,37 @@
+"""Export steering models to TFLite (LiteRT) and ONNX, float, float16 or int8.
+
+The exported model keeps the Keras contract: input ``frame``, ``(N, 160, 320, 3)`` raw
+RGB pixels 0..255 (float32; **uint8** for int8 TFLite, scale 1 and zero point 0, so a
+decoded frame goes in as it is); output ``(N, 1)`` float32 steering.
+
+CLI: ``python export.py MODEL --to tflite|onnx [--quantize int8|float16] [--out PATH]``.
+``load_runtime(path).predict(frames)`` runs an export for parity checks.
+"""
+
+from export.convert import (
+    FORMATS,
+    QUANTIZATIONS,
+    ExportError,
+    convert,
+    to_onnx,
+    to_tflite,
+    write_new,
+)
+from export.frames import FramesError, FrameSet, recording_frames, synthetic_frames
+from export.runtime import RuntimeLoadError, load_runtime
+
+__all__ = [
+    "FORMATS",
+    "QUANTIZATIONS",
+    "ExportError",
+    "FrameSet",
+    "FramesError",
+    "RuntimeLoadError",
+    "convert",
+    "load_runtime",
+    "recording_frames",
+    "synthetic_frames",
+    "to_onnx",
+    "to_tflite",
+    "write_new",
+]

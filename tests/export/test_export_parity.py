@@ -1,0 +1,122 @@
+"""Exports of every architecture against Keras ``predict`` on real-looking frames.
+
+Tolerances (steering units; the test models' output std is 0.3, see conftest):
+
+- float32 TFLite and ONNX: max |diff| <= 1e-4 (the issue's bound; measured <= 3e-5).
+- float16: max |diff| <= 0.02 and MAE <= 0.01 (measured up to ~0.008 / 0.003 here;
+  on trained models 0.0034 / 0.00025, benchmarks/export_parity.md).
+- int8: MAE <= 0.35 x output std and correlation >= 0.95 with Keras (measured
+  0.07-0.19 x std, correlation >= 0.98); EffNet MAE <= 1.2 x std and correlation >= 0.3
+  (measured 0.72-0.83 x std, correlation 0.50-0.55). Random weights are the harsh case
+  for int8, EffNet's deep BatchNorm/LeakyReLU chain most of all: every layer adds its
+  rounding error (TFLite's quantisation debugger shows each at the ideal 0.29 x scale).
+  Trained models measure 0.01 (base) to 0.16 (eff) x std on a held-out recording
+  (benchmarks/export_parity.md); these bounds catch broken quantisation (a misread
+  uint8 input, a clipped range), not the degradation the benchmark reports.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from export_testkit import real_frames
+
+from export import convert, load_runtime, synthetic_frames, to_tflite
+
+FLOAT_TOL = 1e-4
+FLOAT16_MAX, FLOAT16_MAE = 0.02, 0.01
+#: int8 bounds per architecture: (MAE / Keras output std, minimum correlation).
+INT8_BOUNDS = {"eff": (1.2, 0.3)}
+INT8_DEFAULT_BOUNDS = (0.35, 0.95)
+
+ALL = ["base", "eff", "pilotnet", "separable"]
+# The default run keeps under ~2.5 minutes on the 2-core CPU: every architecture is
+# checked in float (the issue's 1e-4 bound); quantised, EffNet (the one int8 hurts) in
+# TFLite and PilotNet (the quickest) in both formats; the rest run with -m slow.
+QUANTISED_FAST = {("eff", "tflite"), ("pilotnet", "tflite"), ("pilotnet", "onnx")}
+
+
+def export_and_predict(tmp_path, model, fmt, frames, quantize=None, calibration=None):
+    path = tmp_path / f"{model.name}{'.' + quantize if quantize else ''}.{fmt}"
+    path.write_bytes(convert(model, fmt, quantize=quantize, calibration=calibration))
+    return load_runtime(path).predict(frames)
+
+
+def calibration_frames(n):
+    """Frames like the checked ones but never the same: as training data is to driving."""
+    real = real_frames(n, phase=0.25)
+    return real if real is not None else synthetic_frames(n, seed=7).frames
+
+
+def keras_predict(model, frames):
+    return model.predict(frames.astype(np.float32), verbose=0)
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+@pytest.mark.parametrize("arch", ALL)
+def test_float_export_matches_keras(tmp_path, model_factory, frames, arch, fmt):
+    model = model_factory(arch)
+    expected = keras_predict(model, frames)
+    assert expected.std() > 0.1  # the outputs really vary (conftest scales them to 0.3)
+    got = export_and_predict(tmp_path, model, fmt, frames)
+    assert got.shape == (len(frames), 1)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=FLOAT_TOL)
+
+
+def _marks(arch, fmt):
+    return [] if (arch, fmt) in QUANTISED_FAST else [pytest.mark.slow]
+
+
+@pytest.mark.parametrize(
+    ("arch", "fmt", "quantize"),
+    [
+        pytest.param(a, f, q, id=f"{a}-{f}-{q}", marks=_marks(a, f))
+        for a in ALL
+        for f in ("tflite", "onnx")
+        for q in ("float16", "int8")
+    ],
+)
+def test_quantised_export_within_tolerance(tmp_path, model_factory, frames, arch, fmt, quantize):
+    model = model_factory(arch)
+    calibration = calibration_frames(32) if quantize == "int8" else None
+    expected = keras_predict(model, frames)
+    got = export_and_predict(tmp_path, model, fmt, frames, quantize, calibration)
+    diff = np.abs(got - expected)
+    if quantize == "float16":
+        assert diff.max() <= FLOAT16_MAX and diff.mean() <= FLOAT16_MAE, (diff.max(), diff.mean())
+    else:
+        mae_over_std, min_corr = INT8_BOUNDS.get(arch, INT8_DEFAULT_BOUNDS)
+        corr = np.corrcoef(got[:, 0], expected[:, 0])[0, 1]
+        assert diff.mean() <= mae_over_std * expected.std(), (diff.mean(), expected.std())
+        assert corr >= min_corr, corr
+
+
+def test_int8_tflite_takes_raw_uint8_pixels(tmp_path, model_factory, frames):
+    """Input uint8 with scale 1 and zero point 0: a decoded frame goes in unchanged."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = model_factory("pilotnet")
+    content = to_tflite(model, quantize="int8", calibration=synthetic_frames(8, seed=3).frames)
+    detail = Interpreter(model_content=content).get_input_details()[0]
+    assert np.dtype(detail["dtype"]) == np.uint8
+    assert detail["quantization"] == (1.0, 0)
+    path = tmp_path / "m.int8.tflite"
+    path.write_bytes(content)
+    runtime = load_runtime(path)
+    np.testing.assert_array_equal(runtime.predict(frames), runtime.predict(frames.astype(float)))
+
+
+def test_int8_tflite_float_input_variant_gives_same_outputs(tmp_path, model_factory, frames):
+    """Measured choice: a uint8 input costs no accuracy against a float32 one."""
+    model = model_factory("pilotnet")
+    calibration = synthetic_frames(8, seed=3).frames
+    outputs = []
+    for kind in ("uint8", "float32"):
+        path = tmp_path / f"m.{kind}.tflite"
+        path.write_bytes(
+            to_tflite(model, quantize="int8", calibration=calibration, int8_input=kind)
+        )
+        runtime = load_runtime(path)
+        assert runtime.input_dtype == np.dtype(kind)
+        outputs.append(runtime.predict(frames))
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6)
