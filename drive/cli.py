@@ -1,0 +1,157 @@
+"""``python drive.py MODEL [IMAGE_FOLDER]``: serve a steering model to the simulator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+from drive.control import KI, KP, SET_SPEED, THROTTLE_MAX, THROTTLE_MIN
+
+log = logging.getLogger("drive")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from drive.server import DEFAULT_HOST, DEFAULT_PORT
+
+    p = argparse.ArgumentParser(
+        prog="drive.py",
+        description="Drive the Udacity simulator (autonomous mode) with a trained steering model.",
+    )
+    p.add_argument(
+        "model",
+        help="model file (.keras, .h5, .tflite, .onnx) or a run folder from train.py",
+    )
+    p.add_argument(
+        "image_folder",
+        nargs="?",
+        default=None,
+        help="record every received frame and the commands sent into this folder",
+    )
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=SET_SPEED,
+        help=f"target speed in mph for the PI throttle controller (default {SET_SPEED:g})",
+    )
+    p.add_argument(
+        "--throttle-max",
+        type=float,
+        default=THROTTLE_MAX,
+        help=f"largest throttle sent (default {THROTTLE_MAX:g}); gains are {KP:g}/{KI:g}",
+    )
+    p.add_argument(
+        "--runtime",
+        choices=("auto", "keras", "tflite", "onnx"),
+        default="auto",
+        help="auto (default): .tflite/.onnx as they are, Keras models converted to LiteRT in "
+        "memory with a parity check (compiled Keras call if that fails); keras: compiled "
+        "Keras call; tflite: LiteRT or fail",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="inference threads (default 1: on 2 cores the second serves the socket)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="record into a non-empty IMAGE_FOLDER, replacing the frames and csv of the "
+        "previous recording (other files are kept)",
+    )
+    p.add_argument(
+        "--log-every",
+        type=int,
+        default=1000,
+        help="log frames/s and p50/p99 latencies every N frames (default 1000)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Werkzeug logs every HTTP request; socket.io handshakes would flood the console.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from drive.recorder import Recorder, RecordingFolderError, prepare_folder
+    from drive.runtime import ModelLoadError, load_predictor
+    from drive.server import DriveServer
+
+    if args.throttle_max <= THROTTLE_MIN or args.throttle_max > 1:
+        log.error("--throttle-max must be in (%g, 1]; got %g", THROTTLE_MIN, args.throttle_max)
+        return 2
+    if args.image_folder:
+        try:  # checked before the model loads: a refusal should not cost seconds
+            prepare_folder(args.image_folder, overwrite=args.overwrite)
+        except (RecordingFolderError, OSError) as exc:
+            log.error("%s", exc)
+            return 2
+    try:
+        predictor = load_predictor(args.model, args.runtime, threads=args.threads)
+    except ModelLoadError as exc:
+        log.error("cannot serve %s: %s", args.model, exc)
+        return 2
+    info = predictor.info
+    log.info("loaded %s", predictor.describe())
+    config = info.get("config", {})
+    if config:
+        highlights = {
+            k: config[k] for k in ("arch", "params", "best_val_mse", "epochs") if k in config
+        }
+        log.info("run config: %s", highlights or config)
+    parity = info.get("parity_max_abs_diff")
+    log.info(
+        "runtime %s (%s threads)%s; warm-up %.2f ms/frame",
+        predictor.name,
+        info.get("threads", "default"),
+        f", max |diff| vs model.predict {parity:.2g} on probe frames" if parity is not None else "",
+        info.get("warm_ms", float("nan")),
+    )
+
+    recorder = None
+    if args.image_folder:
+        recorder = Recorder(args.image_folder, overwrite=args.overwrite)
+        log.info("recording frames and %s to %s", "drive_log.csv", recorder.folder)
+    try:
+        server = DriveServer(
+            predictor,
+            host=args.host,
+            port=args.port,
+            speed=args.speed,
+            throttle_max=args.throttle_max,
+            recorder=recorder,
+            log_every=args.log_every,
+        )
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", args.host, args.port, exc)
+        return 2
+    log.info("target speed %.1f mph, throttle %g..%g", args.speed, THROTTLE_MIN, args.throttle_max)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        log.info("stopped")
+    finally:
+        if recorder is not None:
+            recorder.close()
+            log.info("recorded %d frames in %s", recorder.written, recorder.folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

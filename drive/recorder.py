@@ -1,0 +1,121 @@
+"""Recording what the server received and sent: one JPEG per frame plus a csv.
+
+Frames are written as received (no re-encoding) by a background thread, so disk
+latency never delays a reply. Unlike Udacity's ``drive.py``, which ``rmtree``s an
+existing folder, a non-empty folder is refused unless ``overwrite`` is given, and
+even then only files this recorder writes (``YYYY_MM_DD_HH_MM_SS_mmm*.jpg`` and
+the csv) are removed: nothing else in the folder is touched.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import queue
+import re
+import threading
+from datetime import datetime
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CSV_NAME = "drive_log.csv"
+CSV_COLUMNS = ("image", "time", "steering", "throttle", "speed")
+FRAME_PATTERN = re.compile(r"^\d{4}(_\d{2}){5}_\d{3}(_\d+)?\.jpg$")
+
+
+class RecordingFolderError(ValueError):
+    """The recording folder cannot be used (exists with content, or is not a folder)."""
+
+
+def prepare_folder(folder: str | Path, *, overwrite: bool = False) -> Path:
+    """Create ``folder`` or check it can be written; never delete a user's files."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise RecordingFolderError(f"{folder} exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()):
+        if not overwrite:
+            raise RecordingFolderError(
+                f"recording folder {folder} already exists and is not empty; choose a new "
+                "folder, or pass --overwrite to replace the frames and csv of the previous "
+                "recording in it"
+            )
+        removed = 0
+        for item in folder.iterdir():
+            if item.is_file() and (item.name == CSV_NAME or FRAME_PATTERN.match(item.name)):
+                item.unlink()
+                removed += 1
+        log.warning(
+            "--overwrite: removed %d files of the previous recording in %s", removed, folder
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def frame_name(when: datetime) -> str:
+    """``YYYY_MM_DD_HH_MM_SS_mmm.jpg``, the simulator's own naming."""
+    return when.strftime("%Y_%m_%d_%H_%M_%S_") + f"{when.microsecond // 1000:03d}.jpg"
+
+
+class Recorder:
+    """Saves frames and the commands sent for them, off the request thread."""
+
+    def __init__(self, folder: str | Path, *, overwrite: bool = False):
+        self.folder = prepare_folder(folder, overwrite=overwrite)
+        self._queue: queue.Queue = queue.Queue(maxsize=2048)
+        self._csv_file = open(self.folder / CSV_NAME, "w", newline="")  # noqa: SIM115
+        self._csv = csv.writer(self._csv_file)
+        self._csv.writerow(CSV_COLUMNS)
+        self._last_name = ""
+        self._repeat = 0
+        self.dropped = 0
+        self.written = 0
+        self._thread = threading.Thread(target=self._run, name="drive-recorder", daemon=True)
+        self._thread.start()
+
+    def record(self, jpeg: bytes, steering: float, throttle: float, speed: float) -> None:
+        now = datetime.now()
+        try:
+            self._queue.put_nowait((now, jpeg, steering, throttle, speed))
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                log.warning("recorder: disk too slow, %d frames not saved", self.dropped)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            now, jpeg, steering, throttle, speed = item
+            name = frame_name(now)
+            if name == self._last_name:
+                # Two frames in the same millisecond (two clients): keep both.
+                self._repeat += 1
+                stored = f"{name[:-4]}_{self._repeat}.jpg"
+            else:
+                self._last_name, self._repeat, stored = name, 0, name
+            try:
+                (self.folder / stored).write_bytes(jpeg)
+                self._csv.writerow(
+                    [
+                        stored,
+                        now.isoformat(timespec="milliseconds"),
+                        f"{steering:.6f}",
+                        f"{throttle:.6f}",
+                        f"{speed:.4f}",
+                    ]
+                )
+                self.written += 1
+                if self._queue.empty():  # idle: make the csv readable while driving
+                    self._csv_file.flush()
+            except OSError as exc:
+                log.warning("recorder: cannot write %s: %s", stored, exc)
+        self._csv_file.flush()
+
+    def close(self) -> None:
+        """Write what is queued, then close the csv."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+        self._csv_file.close()

@@ -1,0 +1,309 @@
+"""The drive server: telemetry in, one ``steer`` (or ``manual``) out, to the sender only.
+
+Transport: python-socketio 5 in threading mode on Werkzeug's threaded WSGI server,
+one thread per connection. The doc measured threading mode (simple-websocket) at
+3.4 ms p50 against 10 ms for eventlet, whose websocket unmasks frames one byte at
+a time in Python (../shared/docs/simulator-protocol.md). Handlers run in the
+connection's thread (``async_handlers=False``): each connection is served in
+order, with no thread started per message. By default the WebSocket itself is
+:class:`drive.transport.InlineWebSocket`, which reads frames and sends the reply
+in that same thread (about 0.2 ms less per round trip than simple-websocket in
+A/B runs on the 2-core machine); ``inline_transport=False`` keeps engineio's
+stock simple-websocket.
+
+The simulator's client never sends the Socket.IO CONNECT packet; see
+:class:`ImplicitConnectServer` for how it is served anyway.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+import socketio
+from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from drive.control import SET_SPEED, THROTTLE_MAX, THROTTLE_MIN, PIController
+from drive.protocol import TelemetryError, parse_telemetry, steer_payload
+from drive.recorder import Recorder
+from drive.runtime import Predictor
+from drive.stats import LatencyStats
+from drive.transport import InlineWebSocket, direct_sender
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4567
+#: Engine.IO messages above this close the connection (the client reconnects).
+#: Telemetry is ~16 KB; the image field has its own, lower limit (answered with a
+#: safe command) in drive.protocol.MAX_IMAGE_BASE64.
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+#: simple-websocket reads 4 KB per recv() by default: a 16 KB telemetry frame took
+#: 4-5 reads, each a wsproto parse and a string concatenation; 64 KB takes one
+#: (round-trip p99 8.0-8.9 ms against 9.8-10.0 ms in A/B runs under load).
+RECEIVE_BYTES = 64 * 1024
+#: A model output beyond +-1 is clamped (a regression head overshoots a little);
+#: beyond this bound the model is broken and the safe command goes out instead.
+STEERING_SANITY_LIMIT = 2.0
+SAFE_COMMAND = (0.0, 0.0)
+
+
+class ImplicitConnectServer(socketio.Server):
+    """A python-socketio 5 server that also accepts the Udacity simulator's client.
+
+    The simulator (Socket.IO v1-era client) never sends CONNECT (``40``): it sends
+    ``42["telemetry", ...]`` straight after the Engine.IO handshake. python-socketio 5
+    drops such events ("... is not connected to namespace /") and the car never
+    moves. Here an event for the default namespace from a client that has not
+    connected it first connects it, exactly as a ``40`` would (the connect handler
+    runs; the ``40{"sid":...}`` answer is ignored by the simulator). Clients that do
+    send ``40`` (socket.io-client 4.x, python-socketio 5.x) are unaffected.
+
+    This overrides private methods of python-socketio, pinned to 5.18.1 with
+    python-engineio 4.15.1; tests/drive talk to the server byte for byte as the
+    simulator does, so an upgrade that changes them fails the tests.
+    """
+
+    def _handle_event(self, eio_sid, namespace, id, data):
+        namespace = namespace or "/"
+        if namespace == "/" and self.manager.sid_from_eio_sid(eio_sid, "/") is None:
+            log.debug("implicit connect of the default namespace for %s", eio_sid)
+            self._handle_connect(eio_sid, "/", None)
+        return super()._handle_event(eio_sid, namespace, id, data)
+
+
+class _RateLimitedWarnings:
+    """One warning per reason every ``interval`` seconds, with the count suppressed."""
+
+    def __init__(self, interval: float = 2.0):
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def warn(self, key: str, message: str, *args) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(key, -math.inf) < self.interval:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return
+            self._last[key] = now
+            suppressed = self._suppressed.pop(key, 0)
+        if suppressed:
+            message += f" ({suppressed} more since the last warning)"
+        log.warning(message, *args)
+
+
+def _reason_key(message: str) -> str:
+    """A warning's kind: the message without its numbers, quoted values and details."""
+    return re.sub(r"\d+", "#", re.sub(r"'.*'", "'...'", message.split("(")[0]))[:80]
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler, told that a finished WebSocket ends the TCP connection.
+
+    simple-websocket ends a WebSocket by raising ConnectionError into Werkzeug, which
+    then kept reading the socket as HTTP: the client's close frame was logged as a
+    "400 Bad request syntax" and python-socketio clients waited 3 s to disconnect.
+    """
+
+    def connection_dropped(self, error, environ=None):
+        self.close_connection = True
+
+
+@dataclass
+class _Answer:
+    event: str
+    payload: dict
+    decode_s: float = 0.0
+    infer_s: float = 0.0
+
+
+class DriveServer:
+    """Serves a :class:`~drive.runtime.Predictor` to simulator clients.
+
+    ``port=0`` picks a free port (read it back from :attr:`port`). Use
+    :meth:`serve_forever` in the foreground or :meth:`start`/:meth:`shutdown` (or
+    ``with``) for a background thread.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        speed: float = SET_SPEED,
+        throttle_min: float = THROTTLE_MIN,
+        throttle_max: float = THROTTLE_MAX,
+        recorder: Recorder | None = None,
+        log_every: int = 1000,
+        inline_transport: bool = True,
+    ):
+        self.predictor = predictor
+        self.recorder = recorder
+        self.stats = LatencyStats(every=log_every)
+        self._controller = functools.partial(
+            PIController, set_point=speed, out_min=throttle_min, out_max=throttle_max
+        )
+        self._controller()  # validate the limits now, not at the first frame
+        self._controllers: dict[str, PIController] = {}
+        self._warnings = _RateLimitedWarnings()
+
+        self.sio = ImplicitConnectServer(
+            async_mode="threading",
+            async_handlers=False,
+            max_http_buffer_size=MAX_MESSAGE_BYTES,
+        )
+        # The WebSocket engineio runs per connection: drive.transport's inline one
+        # (frames read and replies sent in the connection's thread), or engineio's
+        # default simple-websocket with a larger read size; both cap the message size.
+        if inline_transport:
+            websocket = functools.partial(InlineWebSocket, max_message_size=MAX_MESSAGE_BYTES)
+        else:
+            websocket = functools.partial(
+                SimpleWebSocketWSGI,
+                receive_bytes=RECEIVE_BYTES,
+                max_message_size=MAX_MESSAGE_BYTES,
+            )
+        self.sio.eio._async = dict(self.sio.eio._async, websocket=websocket)
+        self._inline = inline_transport
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("telemetry", self._on_telemetry)
+        self.app = socketio.WSGIApp(self.sio)
+        self._http = make_server(
+            host, port, self.app, threaded=True, request_handler=_RequestHandler
+        )
+        self.host = host
+        self.port = self._http.server_port
+        self._thread: threading.Thread | None = None
+        self._serving = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}/socket.io/?EIO=4&transport=websocket"
+
+    # ------------------------------------------------------------------ events
+
+    def _on_connect(self, sid, environ, auth=None):
+        agent = environ.get("HTTP_USER_AGENT", "?")
+        log.info("client connected: %s (%s)", sid, agent)
+
+    def _on_disconnect(self, sid, reason=None):
+        self._controllers.pop(sid, None)
+        log.info("client disconnected: %s (%s)", sid, reason)
+
+    def _on_telemetry(self, sid, data=None, *_extra):
+        start = time.perf_counter()
+        try:
+            answer = self.handle_telemetry(sid, data)
+        except Exception:  # never leave the client without an answer
+            log.exception("telemetry handler failed; answering the safe command")
+            answer = _Answer("steer", steer_payload(*SAFE_COMMAND))
+        self._send(sid, answer.event, answer.payload)
+        if answer.event == "steer":
+            summary = self.stats.add(
+                decode=answer.decode_s, infer=answer.infer_s, handler=time.perf_counter() - start
+            )
+            if summary:
+                log.info("%s", summary)
+
+    def _send(self, sid: str, event: str, payload: dict) -> None:
+        """Emit to the sender only; straight on its WebSocket when that is safe."""
+        if self._inline:
+            eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+            send = direct_sender(self.sio.eio, eio_sid) if eio_sid else None
+            if send is not None:
+                try:
+                    send(
+                        self.sio.packet_class(socketio.packet.EVENT, data=[event, payload]).encode()
+                    )
+                    return
+                except OSError:
+                    return  # the connection is gone; engineio's handler cleans up
+        self.sio.emit(event, payload, to=sid)
+
+    def handle_telemetry(self, sid: str, data: object) -> _Answer:
+        """The answer to one telemetry message (the socket-free part of the handler)."""
+        if data is None:  # the user holds W or S: the simulator wants ``manual``
+            self._controllers.pop(sid, None)
+            return _Answer("manual", {})
+        start = time.perf_counter()
+        try:
+            telemetry = parse_telemetry(data)
+        except TelemetryError as exc:
+            self._warnings.warn(_reason_key(str(exc)), "bad telemetry from %s: %s", sid, exc)
+            return _Answer("steer", steer_payload(*SAFE_COMMAND), time.perf_counter() - start)
+        decoded = time.perf_counter()
+        steering = self.predictor.predict(telemetry.image)
+        inferred = time.perf_counter()
+        timing = dict(decode_s=decoded - start, infer_s=inferred - decoded)
+
+        if not math.isfinite(steering) or abs(steering) > STEERING_SANITY_LIMIT:
+            self._warnings.warn(
+                "model-output", "model output %r is not a steering value; safe command", steering
+            )
+            return _Answer("steer", steer_payload(*SAFE_COMMAND), **timing)
+        if abs(steering) > 1.0:
+            self._warnings.warn("model-range", "model output %.3f clamped to +-1", steering)
+            steering = math.copysign(1.0, steering)
+
+        controller = self._controllers.get(sid)
+        if controller is None:
+            controller = self._controllers[sid] = self._controller()
+        throttle = controller.update(telemetry.speed)
+        if self.recorder is not None:
+            self.recorder.record(telemetry.jpeg, steering, throttle, telemetry.speed)
+        return _Answer("steer", steer_payload(steering, throttle), **timing)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def serve_forever(self) -> None:
+        log.info("listening on %s:%d (simulator URL %s)", self.host, self.port, self.url)
+        self._serving.set()
+        try:
+            self._http.serve_forever()
+        finally:
+            self._close_clients()
+
+    def start(self) -> DriveServer:
+        """Serve in a daemon thread; returns self."""
+        self._thread = threading.Thread(target=self.serve_forever, name="drive-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def _close_clients(self) -> None:
+        for eio_sid, sock in list(self.sio.eio.sockets.items()):
+            try:
+                sock.close(wait=False)
+            except Exception as exc:  # a socket that is already gone
+                log.debug("closing %s: %s", eio_sid, exc)
+
+    def shutdown(self) -> None:
+        """Stop listening, close every client, flush the recording."""
+        if self._serving.is_set():
+            self._http.shutdown()  # blocks until serve_forever has returned
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._close_clients()
+        self._http.server_close()
+        if self.recorder is not None:
+            self.recorder.close()
+
+    def __enter__(self) -> DriveServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+
+def create_server(predictor: Predictor, **kwargs) -> DriveServer:
+    """A :class:`DriveServer` bound and ready (``port=0`` for a free port)."""
+    return DriveServer(predictor, **kwargs)

@@ -1,0 +1,524 @@
+"""A client that talks to a drive server exactly as the Udacity simulator does.
+
+What it reproduces (../shared/docs/simulator-protocol.md, read from the simulator's
+``SocketIOComponent.cs`` and ``CommandServer.cs``):
+
+- the hard-coded URL ``ws://127.0.0.1:4567/socket.io/?EIO=4&transport=websocket``,
+  WebSocket only, ``User-Agent: websocket-sharp/1.0`` and no ``Origin`` header;
+- no Socket.IO CONNECT (``40``): telemetry ``42["telemetry",{...}]`` right after the
+  Engine.IO handshake; ``40``/``41``/``44`` from the server are ignored;
+- a ping ``2`` right after connecting (the server need not answer), and ``3`` in
+  answer to the server's pings;
+- every telemetry value a string with 4 decimals (``decimal=","`` for a
+  comma-locale machine), ``null`` telemetry while the user drives;
+- the ``open`` handler firing twice per connection: :func:`replay` starts two
+  request/response chains by default, as the simulator does;
+- the strictness of its parser: a ``steer`` whose values are not strings that
+  ``float.Parse`` reads, an event that is not ``["name"]``/``["name", {object}]``, a
+  binary frame, or no answer at all, stalls or disconnects the real simulator;
+  here each raises :class:`SimulatorProtocolError` (a missing answer
+  :class:`SimulatorStall`), so tests and the CLI fail loudly.
+
+API: ``SimulatorClient(url).connect()``, ``.send_telemetry(image, steering_deg,
+throttle, speed) -> Reply`` (``reply.rtt`` in seconds), ``.send_manual()``,
+``.reconnect()``, ``.close()``; :func:`load_driving_log` and :func:`replay`.
+CLI: ``python -m drive.simclient LOG_OR_DIR [--url URL] [--frames N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import io
+import json
+import math
+import re
+import select
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import websocket
+
+DEFAULT_URL = "ws://127.0.0.1:4567/socket.io/?EIO=4&transport=websocket"
+USER_AGENT = "websocket-sharp/1.0"
+#: What C#'s ``float.Parse`` accepts with its default style and a ``.`` culture
+#: (the simulator's own machine may use ``,`` and then rejects ``.``: nothing a
+#: server can fix, the reason values go out with ``.``).
+_FLOAT_PARSE = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
+#: The simulator listens to these server events only (plus ``open``).
+LISTENED_EVENTS = ("steer", "manual")
+
+
+class SimulatorProtocolError(RuntimeError):
+    """The server said something that stalls or disconnects the real simulator."""
+
+
+class SimulatorStall(SimulatorProtocolError):
+    """No answer to a telemetry within the timeout: the simulator's loop stops."""
+
+
+@dataclass
+class Reply:
+    event: str  # "steer" or "manual"
+    data: dict | None
+    rtt: float  # seconds from sending the telemetry to receiving this reply
+    steering: float | None = None
+    throttle: float | None = None
+
+
+def encode_jpeg(image: bytes | np.ndarray, quality: int = 75) -> bytes:
+    """JPEG bytes as given, or an RGB array encoded like Unity's (quality about 75)."""
+    if isinstance(image, bytes | bytearray):
+        return bytes(image)
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def format_number(value: float, decimal: str = ".") -> str:
+    """The simulator's ``ToString("N4")``: 4 decimals in its machine's locale."""
+    text = f"{value:.4f}"
+    return text.replace(".", decimal) if decimal != "." else text
+
+
+def telemetry_payload(
+    image: bytes | np.ndarray | str,
+    steering_deg: float,
+    throttle: float,
+    speed: float,
+    *,
+    decimal: str = ".",
+) -> dict[str, str]:
+    """The dict the simulator sends; ``image`` may already be base64 text."""
+    b64 = image if isinstance(image, str) else base64.b64encode(encode_jpeg(image)).decode()
+    return {
+        "steering_angle": format_number(steering_deg, decimal),
+        "throttle": format_number(throttle, decimal),
+        "speed": format_number(speed, decimal),
+        "image": b64,
+    }
+
+
+def check_steer(data: object) -> tuple[float, float]:
+    """Validate a ``steer`` payload as the simulator's ``OnSteer`` would read it."""
+    if not isinstance(data, dict):
+        raise SimulatorProtocolError(f"steer: expected one object, got {type(data).__name__}")
+    if set(data) != {"steering_angle", "throttle"}:
+        raise SimulatorProtocolError(
+            f"steer: expected exactly keys steering_angle and throttle, got {sorted(data)}"
+        )
+    values = []
+    for key in ("steering_angle", "throttle"):
+        value = data[key]
+        if not isinstance(value, str):
+            raise SimulatorProtocolError(
+                f"steer: {key} must be a string (the simulator reads .str), got "
+                f"{type(value).__name__} {value!r}"
+            )
+        if not _FLOAT_PARSE.match(value):
+            raise SimulatorProtocolError(f"steer: {key}={value!r} is not a '.'-decimal number")
+        number = float(value)
+        if not math.isfinite(number) or abs(number) > 1.0:
+            raise SimulatorProtocolError(f"steer: {key}={value!r} is outside -1..1")
+        values.append(number)
+    return values[0], values[1]
+
+
+class SimulatorClient:
+    """One simulator connection, driven synchronously.
+
+    ``send_telemetry`` sends one frame and waits for its answer; ``emit_telemetry``
+    and ``receive_reply`` do the two halves, for several requests in flight.
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 5.0, decimal: str = "."):
+        self.url = url
+        self.timeout = timeout
+        self.decimal = decimal
+        self.sid: str | None = None
+        self.ws: websocket.WebSocket | None = None
+        self._sent: deque[float] = deque()
+        self.pongs = 0
+        self.ignored: list[str] = []  # 40/41/44 packets, ignored as the simulator does
+
+    # ------------------------------------------------------------------ connection
+
+    def connect(self) -> SimulatorClient:
+        try:
+            self.ws = websocket.create_connection(
+                self.url,
+                timeout=self.timeout,
+                header=[f"User-Agent: {USER_AGENT}"],
+                suppress_origin=True,
+            )
+        except (OSError, websocket.WebSocketException) as exc:
+            raise SimulatorProtocolError(f"cannot connect to {self.url}: {exc}") from exc
+        opening = self._recv_text(time.monotonic() + self.timeout)
+        if not opening.startswith("0"):
+            raise SimulatorProtocolError(
+                f"expected the Engine.IO open packet, got {opening[:80]!r}"
+            )
+        try:
+            self.sid = json.loads(opening[1:])["sid"]  # the simulator reads only the sid
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SimulatorProtocolError(f"bad open packet {opening[:80]!r}") from exc
+        self._send_raw("2")  # the simulator's ping thread pings at once
+        self._sent.clear()
+        return self
+
+    def close(self, graceful: bool = True) -> None:
+        """Close as the simulator does on quit (``41`` then ``1``), or just drop the socket."""
+        if self.ws is None:
+            return
+        try:
+            if graceful:
+                self._send_raw("41")
+                self._send_raw("1")
+            self.ws.close(timeout=1)
+        except (OSError, websocket.WebSocketException):
+            pass
+        self.ws = None
+
+    def reconnect(self) -> SimulatorClient:
+        """Drop the socket and connect again, as the simulator does when the socket drops."""
+        self.close(graceful=False)
+        return self.connect()
+
+    def __enter__(self) -> SimulatorClient:
+        return self.connect() if self.ws is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ telemetry
+
+    def emit_telemetry(self, image, steering_deg: float, throttle: float, speed: float) -> None:
+        """Send one telemetry without waiting (``image``: JPEG bytes, RGB array or base64)."""
+        payload = telemetry_payload(image, steering_deg, throttle, speed, decimal=self.decimal)
+        self.emit_raw_telemetry(payload)
+
+    def emit_raw_telemetry(self, payload: object) -> None:
+        """Send ``42["telemetry", payload]`` as given (tests send broken payloads this way)."""
+        self._sent.append(time.perf_counter())
+        self._send_raw("42" + json.dumps(["telemetry", payload], separators=(",", ":")))
+
+    def receive_reply(self, timeout: float | None = None) -> Reply:
+        """The next ``steer``/``manual`` event, matched to the oldest telemetry in flight."""
+        if not self._sent:
+            raise SimulatorProtocolError("receive_reply with no telemetry in flight")
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        name, data = self._next_event(deadline)
+        rtt = time.perf_counter() - self._sent.popleft()
+        if name not in LISTENED_EVENTS:
+            raise SimulatorProtocolError(
+                f"server sent event {name!r}; the simulator listens only to steer and manual, "
+                "so its telemetry loop stops"
+            )
+        if name == "manual":
+            return Reply(name, data, rtt)
+        steering, throttle = check_steer(data)
+        return Reply(name, data, rtt, steering, throttle)
+
+    def send_telemetry(self, image, steering_deg: float, throttle: float, speed: float) -> Reply:
+        """Send one frame and return its ``steer`` reply (``reply.rtt`` in seconds)."""
+        self.expect_quiet()
+        self.emit_telemetry(image, steering_deg, throttle, speed)
+        reply = self.receive_reply()
+        if reply.event != "steer":
+            raise SimulatorProtocolError(f"telemetry answered with {reply.event!r}, not steer")
+        return reply
+
+    def send_raw_telemetry(self, payload: object) -> Reply:
+        """Send a payload as given and return the reply, whichever event it is."""
+        self.expect_quiet()
+        self.emit_raw_telemetry(payload)
+        return self.receive_reply()
+
+    def send_manual(self) -> Reply:
+        """``42["telemetry",null]`` (user holds W or S); the answer must be ``manual``."""
+        self.expect_quiet()
+        self._sent.append(time.perf_counter())
+        self._send_raw('42["telemetry",null]')
+        reply = self.receive_reply()
+        if reply.event != "manual":
+            raise SimulatorProtocolError(
+                f"null telemetry answered with {reply.event!r}, not manual"
+            )
+        return reply
+
+    def expect_quiet(self, seconds: float = 0.0) -> None:
+        """Raise if an event arrives within ``seconds`` with nothing in flight (an extra reply)."""
+        if self._sent:
+            return
+        deadline = time.monotonic() + seconds
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            if not self._readable(remaining):
+                return
+            name, data = self._next_event(time.monotonic() + self.timeout)
+            raise SimulatorProtocolError(
+                f"unsolicited {name!r} event: a telemetry was answered more than once"
+            )
+
+    # ------------------------------------------------------------------ wire
+
+    def _send_raw(self, text: str) -> None:
+        if self.ws is None:
+            raise SimulatorProtocolError("not connected")
+        try:
+            self.ws.send(text)
+        except (OSError, websocket.WebSocketException) as exc:
+            raise SimulatorProtocolError(f"connection lost while sending: {exc}") from exc
+
+    def _readable(self, timeout: float) -> bool:
+        sock = self.ws.sock if self.ws is not None else None
+        if sock is None:
+            return False
+        if hasattr(sock, "pending") and sock.pending():  # TLS buffers
+            return True
+        readable, _, _ = select.select([sock], [], [], timeout)
+        return bool(readable)
+
+    def _recv_text(self, deadline: float) -> str:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not self._readable(remaining):
+            raise SimulatorStall(
+                f"no message from the server within {self.timeout:g} s: the simulator would "
+                "keep its last command forever"
+            )
+        try:
+            self.ws.settimeout(max(remaining, 0.01))
+            message = self.ws.recv()
+        except websocket.WebSocketTimeoutException as exc:
+            raise SimulatorStall(f"server message incomplete after {self.timeout:g} s") from exc
+        except (OSError, websocket.WebSocketException) as exc:
+            raise SimulatorProtocolError(f"connection lost: {exc}") from exc
+        if isinstance(message, bytes):
+            raise SimulatorProtocolError("binary frame: the simulator's parser throws on it")
+        if message == "":
+            raise SimulatorProtocolError("connection closed by the server")
+        return message
+
+    def _next_event(self, deadline: float) -> tuple[str, dict | None]:
+        while True:
+            message = self._recv_text(deadline)
+            kind = message[0]
+            if kind == "2":  # server ping: answer pong, as the simulator does
+                self._send_raw("3")
+            elif kind == "3":
+                self.pongs += 1
+            elif kind == "6":
+                pass
+            elif kind == "1":
+                raise SimulatorProtocolError("the server closed the Engine.IO session")
+            elif kind == "4":
+                return_value = self._socketio(message[1:])
+                if return_value is not None:
+                    return return_value
+            else:
+                raise SimulatorProtocolError(f"unknown Engine.IO packet {message[:60]!r}")
+
+    def _socketio(self, packet: str) -> tuple[str, dict | None] | None:
+        if packet[:1] in ("0", "1", "4"):  # CONNECT, DISCONNECT, CONNECT_ERROR: ignored
+            self.ignored.append(packet[:80])
+            return None
+        if packet[:1] in ("5", "6"):
+            raise SimulatorProtocolError(
+                f"binary event {packet[:60]!r}: the simulator's parser throws on it"
+            )
+        if packet[:1] != "2":
+            raise SimulatorProtocolError(
+                f"Socket.IO packet {packet[:60]!r}: the simulator handles events only"
+            )
+        try:
+            event = json.loads(packet[1:])
+        except ValueError as exc:
+            raise SimulatorProtocolError(f"event is not JSON: {packet[:80]!r}") from exc
+        shape_ok = (
+            isinstance(event, list)
+            and len(event) in (1, 2)
+            and isinstance(event[0], str)
+            and (len(event) == 1 or isinstance(event[1], dict))
+        )
+        if not shape_ok:
+            raise SimulatorProtocolError(
+                f"event {packet[1:80]!r} is not [name] or [name, {{object}}]: the simulator's "
+                "parser throws, closes the socket and reconnects"
+            )
+        return event[0], (event[1] if len(event) == 2 else None)
+
+
+# ---------------------------------------------------------------------- recordings
+
+
+@dataclass(frozen=True)
+class LogFrame:
+    image: Path  # the centre camera frame
+    steering: float  # -1..1 (the simulator sends steering x 25 degrees)
+    throttle: float
+    speed: float
+
+
+def _basename(recorded_path: str) -> str:
+    """File name of a path recorded on Windows, macOS or Linux."""
+    return re.split(r"[\\/]", recorded_path.strip())[-1]
+
+
+def load_driving_log(log_or_dir: str | Path) -> list[LogFrame]:
+    """Centre frames of a ``driving_log.csv``, or of every one found under a folder.
+
+    Handles what real recordings do: no header (or Udacity's header), absolute paths
+    of the recording machine (matched by file name in ``IMG/`` beside the csv),
+    spaces in paths and ``", "`` separators.
+    """
+    path = Path(log_or_dir)
+    if path.is_dir():
+        logs = sorted(path.rglob("driving_log.csv"))
+        if not logs:
+            raise FileNotFoundError(f"no driving_log.csv under {path}")
+        return [frame for log_path in logs for frame in load_driving_log(log_path)]
+    if not path.is_file():
+        raise FileNotFoundError(f"no such driving log: {path}")
+    frames = []
+    with path.open(newline="") as f:
+        for row in csv.reader(f, skipinitialspace=True):
+            if len(row) < 7 or row[0].strip() == "center":
+                continue
+            try:
+                steering, throttle, speed = float(row[3]), float(row[4]), float(row[6])
+            except ValueError:
+                continue
+            image = path.parent / "IMG" / _basename(row[0])
+            if image.is_file():
+                frames.append(LogFrame(image, steering, throttle, speed))
+    if not frames:
+        raise ValueError(f"{path}: no rows with an existing centre image in {path.parent / 'IMG'}")
+    return frames
+
+
+@dataclass
+class ReplayResult:
+    frames: int = 0
+    replies: list[Reply] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def rtts_ms(self) -> np.ndarray:
+        return np.array([r.rtt for r in self.replies]) * 1e3
+
+    def summary(self) -> dict[str, float]:
+        rtts = self.rtts_ms
+        p50, p99 = np.percentile(rtts, [50, 99]) if len(rtts) else (math.nan, math.nan)
+        return {
+            "frames": self.frames,
+            "rtt_p50_ms": float(p50),
+            "rtt_p99_ms": float(p99),
+            "fps": self.frames / self.wall_s if self.wall_s else math.nan,
+        }
+
+
+def replay(
+    url: str,
+    log_or_dir: str | Path | list[LogFrame],
+    *,
+    frames: int | None = None,
+    chains: int = 2,
+    timeout: float = 5.0,
+    on_reply=None,
+) -> ReplayResult:
+    """Replay centre frames as telemetry; every frame must get exactly one valid reply.
+
+    ``chains`` telemetries are sent at once at the start (the simulator's double
+    ``open`` makes 2), and each reply triggers the next frame, as in the simulator.
+    With ``chains=1`` one request is in flight and ``rtt`` is the pure round trip.
+    Frames are read and base64-encoded before the clock starts. Raises
+    :class:`SimulatorProtocolError` on any failure.
+    """
+    log_frames = log_or_dir if isinstance(log_or_dir, list) else load_driving_log(log_or_dir)
+    if frames is not None:
+        log_frames = log_frames[:frames]
+    payloads = [
+        telemetry_payload(
+            base64.b64encode(f.image.read_bytes()).decode(), f.steering * 25.0, f.throttle, f.speed
+        )
+        for f in log_frames
+    ]
+    result = ReplayResult(frames=len(payloads))
+    if not payloads:
+        return result
+    with SimulatorClient(url, timeout=timeout) as client:
+        start = time.perf_counter()
+        next_frame = 0
+        for _ in range(min(chains, len(payloads))):
+            client.emit_raw_telemetry(payloads[next_frame])
+            next_frame += 1
+        while len(result.replies) < len(payloads):
+            reply = client.receive_reply()
+            if reply.event != "steer":
+                raise SimulatorProtocolError(f"frame answered with {reply.event!r}, not steer")
+            result.replies.append(reply)
+            if on_reply is not None:
+                on_reply(len(result.replies) - 1, reply)
+            if next_frame < len(payloads):
+                client.emit_raw_telemetry(payloads[next_frame])
+                next_frame += 1
+        result.wall_s = time.perf_counter() - start
+        client.expect_quiet(0.2)  # an extra reply would start another chain
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m drive.simclient",
+        description="Replay a recording's centre frames to a drive server as the Udacity "
+        "simulator would, printing each reply and its round-trip time.",
+    )
+    parser.add_argument("log", help="driving_log.csv, or a folder searched for them")
+    parser.add_argument("--url", default=DEFAULT_URL, help=f"server URL (default {DEFAULT_URL})")
+    parser.add_argument("--frames", type=int, default=None, help="replay only the first N frames")
+    parser.add_argument(
+        "--chains",
+        type=int,
+        default=2,
+        help="telemetries in flight (default 2: the simulator's double open)",
+    )
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    args = parser.parse_args(argv)
+
+    def show(i: int, reply: Reply) -> None:
+        if not args.quiet:
+            print(
+                f"{i:5d} steer steering_angle={reply.data['steering_angle']} "
+                f"throttle={reply.data['throttle']} rtt={reply.rtt * 1e3:.2f} ms"
+            )
+
+    try:
+        result = replay(
+            args.url,
+            args.log,
+            frames=args.frames,
+            chains=args.chains,
+            timeout=args.timeout,
+            on_reply=show,
+        )
+    except (SimulatorProtocolError, OSError, ValueError) as exc:
+        print(f"simclient: FAILED: {exc}", file=sys.stderr)
+        return 1
+    s = result.summary()
+    print(
+        f"{s['frames']} frames, {s['frames']} replies; round trip p50 {s['rtt_p50_ms']:.2f} ms, "
+        f"p99 {s['rtt_p99_ms']:.2f} ms; {s['fps']:.0f} frames/s (chains={args.chains})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

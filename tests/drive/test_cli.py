@@ -1,0 +1,184 @@
+"""``drive.py`` and ``video.py`` as a user runs them, plus the recorder they use."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import imageio.v2 as imageio
+import pytest
+from drive_testkit import StubPredictor, make_jpeg
+
+from drive.recorder import CSV_NAME, Recorder, RecordingFolderError, frame_name, prepare_folder
+from drive.server import DriveServer
+from drive.simclient import SimulatorClient
+from drive.video import make_video
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_help():
+    out = run("drive.py", "--help")
+    assert out.returncode == 0
+    for flag in ("--host", "--port", "--speed", "--overwrite", "--runtime", "image_folder"):
+        assert flag in out.stdout
+    assert run("video.py", "--help").returncode == 0
+
+
+def test_missing_model_is_one_clear_error_before_listening(tmp_path):
+    out = run("drive.py", str(tmp_path / "nope.h5"), "--port", str(free_port()))
+    assert out.returncode == 2
+    assert "model not found" in out.stderr and "listening" not in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_corrupt_model_is_one_clear_error(tmp_path, caplog):
+    from drive.cli import main
+
+    (tmp_path / "model.h5").write_bytes(b"garbage" * 100)
+    assert main([str(tmp_path / "model.h5"), "--port", str(free_port())]) == 2
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "cannot serve" in errors[0].getMessage()
+    assert "listening" not in caplog.text
+
+
+def test_non_empty_recording_folder_is_refused(tmp_path):
+    folder = tmp_path / "run1"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    out = run("drive.py", str(tmp_path / "nope.h5"), str(folder))
+    assert out.returncode == 2 and "--overwrite" in out.stderr
+    assert (folder / "keep.txt").read_text() == "mine"
+
+
+def test_prepare_folder_overwrite_removes_only_recorder_files(tmp_path):
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    (folder / "2024_01_02_03_04_05_678.jpg").write_bytes(b"old")
+    (folder / "2024_01_02_03_04_05_678_1.jpg").write_bytes(b"old")
+    (folder / CSV_NAME).write_text("old")
+    with pytest.raises(RecordingFolderError, match="not empty"):
+        prepare_folder(folder)
+    prepare_folder(folder, overwrite=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RecordingFolderError, match="not a folder"):
+        prepare_folder(tmp_path / "file")
+
+
+def test_recording_and_video(tmp_path, jpeg):
+    folder = tmp_path / "rec"
+    recorder = Recorder(folder)
+    with (
+        DriveServer(StubPredictor(0.5), port=0, recorder=recorder) as srv,
+        SimulatorClient(srv.url) as client,
+    ):
+        for i in range(12):
+            client.send_telemetry(make_jpeg(seed=i), 0, 0, 3.0)
+        client.send_raw_telemetry({"image": "bad"})  # not recorded: no frame to save
+        client.send_manual()  # not recorded either
+    frames = sorted(folder.glob("*.jpg"))
+    assert len(frames) == 12
+    assert all(f.name[:4].isdigit() and len(f.stem.split("_")) >= 7 for f in frames)
+    with (folder / CSV_NAME).open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["image"] for r in rows] == [f.name for f in frames]
+    assert float(rows[0]["steering"]) == 0.5 and float(rows[0]["speed"]) == 3.0
+    assert frames[0].read_bytes() == make_jpeg(seed=0)  # saved as received
+
+    mp4 = make_video(folder, fps=30)
+    assert mp4 == tmp_path / "rec.mp4"
+    reader = imageio.get_reader(mp4)
+    assert reader.get_meta_data()["fps"] == 30
+    assert reader.count_frames() == 12
+    first = reader.get_data(0)
+    assert first.shape == (160, 320, 3)
+    reader.close()
+
+
+def test_frame_name_format():
+    from datetime import datetime
+
+    assert frame_name(datetime(2024, 10, 6, 9, 29, 56, 427_900)) == "2024_10_06_09_29_56_427.jpg"
+
+
+def test_video_cli_errors(tmp_path):
+    out = run("video.py", str(tmp_path / "missing"))
+    assert out.returncode == 2 and "no such recording folder" in out.stderr
+
+
+def test_drive_py_end_to_end(tmp_path, tiny_keras_path):
+    """What a user does: start drive.py with a model and a folder, drive, stop, make a video."""
+    port, folder = free_port(), tmp_path / "rec"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "drive.py",
+            str(tiny_keras_path),
+            str(folder),
+            "--port",
+            str(port),
+            "--log-every",
+            "5",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    listening = threading.Event()
+
+    def read():
+        for line in proc.stderr:
+            lines.append(line)
+            if "listening on" in line:
+                listening.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert listening.wait(90), "".join(lines)
+        url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+        with SimulatorClient(url) as client:
+            for i in range(10):
+                reply = client.send_telemetry(make_jpeg(seed=i), 0, 0.1, 2.0 + i)
+                assert -1 <= reply.steering <= 1
+            assert client.send_manual().event == "manual"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    time.sleep(0.1)
+    log = "".join(lines)
+    assert proc.returncode == 0, log
+    for expected in (
+        "loaded litert",
+        "arch=tiny",
+        "params=",
+        "runtime litert",
+        "fps",
+        "decode p50",
+        "recorded 10 frames",
+    ):
+        assert expected in log
+    assert len(list(folder.glob("*.jpg"))) == 10
+    out = run("video.py", str(folder), "--fps", "20")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "rec.mp4").stat().st_size > 1000
