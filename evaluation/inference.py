@@ -1,0 +1,162 @@
+"""Models in, steering out: resolving MODEL arguments and running frames through them.
+
+Inference goes through :mod:`drive.runtime` (the drive server's ``Predictor``), so
+evaluation measures exactly what the server runs: a Keras model converted to
+LiteRT in memory with a parity check against ``model.predict``, or the compiled
+Keras call when conversion fails. On this 2-core CPU LiteRT with one thread and
+batch 1 was the fastest path we measured for ``eff`` (batches of 8-32 and a second
+thread were slower while the other core decodes JPEGs); see
+``benchmarks/replay_speed.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
+
+MODEL_SUFFIXES = (".h5", ".keras")
+#: Frames decoded per chunk while the previous chunk runs through the model:
+#: 256 frames are 39 MB of uint8, small next to the recording, large enough that
+#: the decode pool stays busy.
+CHUNK_FRAMES = 256
+
+
+class ModelArgumentError(ValueError):
+    """A MODEL argument that is neither a model file nor a run folder."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to evaluate: its file, the run's config and a short label."""
+
+    path: Path
+    label: str
+    config: dict[str, Any] = field(default_factory=dict)
+    run_dir: Path | None = None
+
+    @property
+    def arch(self) -> str | None:
+        return self.config.get("arch")
+
+
+def resolve_model(arg: str | os.PathLike) -> ModelSpec:
+    """A ``.h5``/``.keras`` file or a training run folder (``model.keras`` preferred)."""
+    from drive.runtime import ModelLoadError, resolve_model_path
+
+    path = Path(arg)
+    if not path.exists():
+        raise ModelArgumentError(
+            f"MODEL {path} does not exist: expected a .h5/.keras file or a run folder "
+            "holding model.keras or model.h5"
+        )
+    try:
+        model_path, config = resolve_model_path(path)
+    except ModelLoadError as exc:
+        raise ModelArgumentError(f"{exc}: expected a .h5/.keras file or a run folder") from exc
+    if model_path.suffix.lower() not in MODEL_SUFFIXES:
+        raise ModelArgumentError(
+            f"MODEL {model_path}: expected a .h5 or .keras file or a run folder, "
+            f"got a {model_path.suffix or 'suffix-less'} file"
+        )
+    run_dir = path if path.is_dir() else None
+    label = path.name if run_dir is not None else model_path.stem
+    if (
+        run_dir is None
+        and model_path.stem == "model"
+        and (model_path.parent / "config.json").is_file()
+    ):
+        run_dir, label = model_path.parent, model_path.parent.name
+    return ModelSpec(path=model_path, label=label, config=config, run_dir=run_dir)
+
+
+def load_predictor(spec: ModelSpec, runtime: str = "auto", threads: int | None = 1):
+    """The drive server's :class:`drive.runtime.Predictor` for ``spec`` (warmed up)."""
+    from drive.runtime import load_predictor as _load
+
+    start = time.perf_counter()
+    predictor = _load(spec.path, runtime, threads=threads)
+    logger.info(
+        "loaded %s as %s in %.1f s (parity max |diff| %s)",
+        spec.path,
+        predictor.name,
+        time.perf_counter() - start,
+        predictor.info.get("parity_max_abs_diff", "n/a"),
+    )
+    return predictor
+
+
+def predict_frames(predictor, frames: np.ndarray) -> np.ndarray:
+    """Steering for (N, 160, 320, 3) uint8 frames, float32 (N,)."""
+    out = np.empty(len(frames), dtype=np.float32)
+    for i, frame in enumerate(frames):
+        out[i] = predictor.predict(frame)
+    return out
+
+
+@dataclass
+class Timing:
+    frames: int = 0
+    wall_s: float = 0.0
+    infer_s: float = 0.0  # time inside the model only
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else float("nan")
+
+    @property
+    def infer_fps(self) -> float:
+        return self.frames / self.infer_s if self.infer_s > 0 else float("nan")
+
+
+def predict_paths(
+    predictor,
+    paths: Sequence[str | os.PathLike],
+    *,
+    progress: bool = True,
+    desc: str = "replay",
+    chunk: int = CHUNK_FRAMES,
+    timing: Timing | None = None,
+) -> np.ndarray:
+    """Steering for image files: JPEG decoding of the next chunk overlaps inference.
+
+    Decoding runs in :func:`training.recordings.decode_images` (a thread pool; PIL
+    releases the GIL) while this thread runs the model on the current chunk.
+    """
+    from training.recordings import decode_images
+
+    paths = list(paths)
+    out = np.empty(len(paths), dtype=np.float32)
+    timing = timing if timing is not None else Timing()
+    start = time.perf_counter()
+
+    def decode(lo: int) -> np.ndarray:
+        # One chunk at a time (a single-worker pool), each with its own 2 decode threads.
+        return decode_images(paths[lo : lo + chunk], progress=False, workers=2)
+
+    with (
+        ThreadPoolExecutor(max_workers=1) as pool,
+        tqdm(total=len(paths), desc=desc, unit="frame", disable=not progress) as bar,
+    ):
+        pending: Future | None = pool.submit(decode, 0) if paths else None
+        for lo in range(0, len(paths), chunk):
+            frames = pending.result()
+            nxt = lo + chunk
+            pending = pool.submit(decode, nxt) if nxt < len(paths) else None
+            t0 = time.perf_counter()
+            out[lo : lo + len(frames)] = predict_frames(predictor, frames)
+            timing.infer_s += time.perf_counter() - t0
+            bar.update(len(frames))
+    timing.frames += len(paths)
+    timing.wall_s += time.perf_counter() - start
+    return out

@@ -1,0 +1,269 @@
+"""The four commands end to end on generated data, as a new user runs them."""
+
+import csv
+import json
+import logging
+
+import pytest
+
+from evaluation.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _quiet_root_logger():
+    # main() calls basicConfig; keep pytest's own capture handlers in charge.
+    yield
+    logging.getLogger().setLevel(logging.WARNING)
+
+
+def test_replay_writes_everything(tiny_model_path, demo_log, tmp_path):
+    out = tmp_path / "replay"
+    assert main(["replay", str(tiny_model_path), str(demo_log), "--out", str(out), "-q"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {
+        "predictions.csv",
+        "summary.json",
+        "summary.md",
+        "steering_over_time.png",
+        "error_histogram.png",
+        "worst_frames.png",
+    } <= names
+    with (out / "predictions.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 100
+    assert abs(float(rows[5]["error"]) - (float(rows[5]["model"]) - float(rows[5]["human"]))) < 1e-5
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pooled"]["n"] == 100 and summary["runtime"] == "litert"
+    assert set(summary["pooled"]["buckets"]) == {"straight", "gentle", "sharp"}
+    assert "| MAE |" in (out / "summary.md").read_text()
+
+
+def test_existing_output_needs_overwrite(tiny_model_path, demo_log, tmp_path, caplog):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")
+    assert main(["replay", str(tiny_model_path), str(demo_log), "--out", str(out), "-q"]) == 2
+    assert "already holds files" in caplog.text and "--overwrite" in caplog.text
+    assert (out / "summary.json").read_text() == "{}"
+
+
+def test_bad_model_and_log_arguments(demo_log, tmp_path, caplog):
+    assert (
+        main(
+            [
+                "replay",
+                str(tmp_path / "nope.keras"),
+                str(demo_log),
+                "--out",
+                str(tmp_path / "a"),
+                "-q",
+            ]
+        )
+        == 2
+    )
+    assert "does not exist" in caplog.text
+    (tmp_path / "model.txt").write_text("x")
+    assert (
+        main(
+            [
+                "replay",
+                str(tmp_path / "model.txt"),
+                str(demo_log),
+                "--out",
+                str(tmp_path / "b"),
+                "-q",
+            ]
+        )
+        == 2
+    )
+    assert "expected a .h5" in caplog.text
+    run = tmp_path / "emptyrun"
+    run.mkdir()
+    assert main(["replay", str(run), str(demo_log), "--out", str(tmp_path / "c"), "-q"]) == 2
+    assert "neither model.keras nor model.h5" in caplog.text
+
+
+def test_closed_loop_short_run(tiny_run, demo_log, tmp_path):
+    out = tmp_path / "cl"
+    cal = tmp_path / "calibration.json"
+    cal.write_text(json.dumps({"camera": {"pitch_deg": 9.0, "height_m": 1.3, "vfov_deg": 60}}))
+    args = ["closed-loop", str(tiny_run), str(demo_log), "--out", str(out), "-q"]
+    args += ["--recovery-points", "1", "--latency", "1", "--calibration", str(cal)]
+    code = main(args)
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    o = summary["overall"]
+    assert o["elapsed_s"] > 3.0 and o["steps"] > 40
+    assert o["autonomy_percent"] == pytest.approx(
+        100 * (1 - 6 * o["interventions"] / o["elapsed_s"])
+    )
+    assert o["recovery"]["trials"] == 6
+    assert 0.0 <= o["invalid_pixel_share"]["mean"] < 0.5
+    assert summary["config"]["latency_frames"] == 1
+    assert summary["config"]["camera"]["pitch_deg"] == 9.0
+    assert summary["config"]["camera"]["height_m"] == 1.3
+    names = {p.name for p in out.iterdir()}
+    assert {"summary.md", "steps.csv", "filmstrip.png", "offset_demo_rec.png"} <= names
+    assert "views.mp4" in names  # imageio-ffmpeg is a pinned requirement
+    with (out / "steps.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == o["steps"]
+    assert sum(int(r["intervention"]) for r in rows) == o["interventions"]
+
+
+def test_calibrate_finds_the_demo_camera_and_closed_loop_reads_it(demo_log, tmp_path):
+    out = tmp_path / "cal"
+    code = main(
+        [
+            "calibrate",
+            str(demo_log),
+            "--out",
+            str(out),
+            "-q",
+            "--frames",
+            "4",
+            "--pitch",
+            "7,9.5,12",
+            "--height",
+            "1.28",
+            "--fov",
+            "60",
+        ]
+    )
+    assert code == 0
+    cal = json.loads((out / "calibration.json").read_text())
+    # The demo recording's side cameras are rendered with the simulator's constants.
+    assert cal["camera"] == {"pitch_deg": 9.5, "height_m": 1.28, "vfov_deg": 60.0}
+    assert cal["mae_default"] < 0.5 * cal["mae_no_warp"]
+    assert len(cal["grid"]) == 3
+    from evaluation.calibrate import CalibrationError, load_camera
+
+    assert load_camera(out / "calibration.json").pitch_deg == 9.5
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"camera": {"pitch_deg": 9}}))
+    with pytest.raises(CalibrationError, match="expected a calibration.json"):
+        load_camera(bad)
+
+
+def test_compare_report(tiny_model_path, tiny_run, demo_log, tmp_path):
+    out = tmp_path / "cmp"
+    code = main(
+        [
+            "compare",
+            str(tiny_model_path),
+            str(tiny_run),
+            "--logs",
+            str(demo_log),
+            "--out",
+            str(out),
+            "-q",
+            "--latency-runs",
+            "20",
+        ]
+    )
+    assert code == 0
+    data = json.loads((out / "compare.json").read_text())
+    a, b = data["models"]
+    assert a["label"] == "tiny" and b["label"] == tiny_run.name
+    assert b["val_mse"] == pytest.approx(0.0123) and a["val_mse"] is None
+    assert a["params_total"] == b["params_total"] > 0
+    assert a["macs"] > 0 and a["latency"]["p50_ms"] > 0
+    sizes = a["size_bytes"]
+    assert sizes["h5_with_optimizer"] > sizes["h5_no_optimizer"] > 0 and sizes["keras"] > 0
+    assert a["replay"]["mae"] >= 0 and a["closed_loop"]["autonomy_bounded_percent"] is not None
+    report = (out / "report.md").read_text()
+    assert "| tiny |" in report
+    for name in (
+        "bar_params.png",
+        "bar_macs.png",
+        "bar_size.png",
+        "bar_latency.png",
+        "bar_error.png",
+        "scatter_error_vs_macs.png",
+        "profiles.md",
+    ):
+        assert (out / name).is_file(), name
+
+
+def test_closed_loop_via_the_drive_server(tiny_model_path, demo_log, tmp_path):
+    """The whole stack: simulator-protocol client -> drive server -> LiteRT model."""
+    from drive.runtime import load_predictor
+    from drive.server import DriveServer
+
+    predictor = load_predictor(tiny_model_path)
+    with DriveServer(predictor, host="127.0.0.1", port=0, log_every=100_000) as server:
+        out = tmp_path / "via"
+        code = main(
+            [
+                "closed-loop",
+                str(tiny_model_path),
+                str(demo_log),
+                "--out",
+                str(out),
+                "-q",
+                "--via-server",
+                server.url,
+                "--recovery-points",
+                "0",
+                "--no-video",
+            ]
+        )
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runtime"].startswith("drive server at ws://127.0.0.1:")
+    assert summary["server_rtt_ms"]["p50"] > 0
+    # The same model in-process gives the same drive, up to JPEG coding of the views.
+    out2 = tmp_path / "inproc"
+    assert (
+        main(
+            [
+                "closed-loop",
+                str(tiny_model_path),
+                str(demo_log),
+                "--out",
+                str(out2),
+                "-q",
+                "--recovery-points",
+                "0",
+                "--no-video",
+            ]
+        )
+        == 0
+    )
+    inproc = json.loads((out2 / "summary.json").read_text())["overall"]
+    assert summary["overall"]["steps"] == pytest.approx(inproc["steps"], abs=2)
+
+
+def test_via_server_without_a_server(demo_log, tmp_path, caplog):
+    code = main(
+        [
+            "closed-loop",
+            "m.keras",
+            str(demo_log),
+            "--out",
+            str(tmp_path / "x"),
+            "-q",
+            "--via-server",
+            "ws://127.0.0.1:9/socket.io/?EIO=4&transport=websocket",
+        ]
+    )
+    assert code == 2
+    assert "no drive server answering" in caplog.text
+
+
+def test_root_script_lists_the_four_commands():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, str(root / "evaluate.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=root,
+    )
+    assert out.returncode == 0
+    for command in ("replay", "closed-loop", "calibrate", "compare"):
+        assert command in out.stdout

@@ -1,0 +1,116 @@
+"""View synthesis as the closed loop uses it: an analytic case and the demo renderer."""
+
+import math
+
+import numpy as np
+import pytest
+
+from evaluation.closed_loop import SynthesizedViews
+from evaluation.demo_check import RoadFollower, fold_synthesis, synthesis_check
+from sim.camera import Camera, camera_offset_for_car_pose, view_homographies
+from sim.demo_road import make_track, render_view
+
+
+def project_by_hand(x, z, cam_x, pitch_deg=9.5, height=1.28, cam_z=2.6):
+    """Pixel of ground point (x right, z ahead of the rear axle) for a camera at cam_x."""
+    c, s = math.cos(math.radians(pitch_deg)), math.sin(math.radians(pitch_deg))
+    f = 80.0 / math.tan(math.radians(30.0))  # 138.564
+    X, Y, Z = x - cam_x, height, z - cam_z  # level camera coordinates, y down
+    yc, zc = c * Y - s * Z, s * Y + c * Z  # pitched down by 9.5 degrees
+    return 160.0 + f * X / zc, 80.0 + f * yc / zc
+
+
+def test_ground_homography_analytic_case():
+    """Ground point 1 m right, 10 m ahead of the camera: pixel (173.754, 74.663) by hand;
+    a camera 0.5 m further right sees it at (166.877, 74.663)."""
+    u0, v0 = project_by_hand(1.0, 12.6, 0.0)
+    assert (u0, v0) == pytest.approx((173.754, 74.663), abs=1e-3)
+    u1, v1 = project_by_hand(1.0, 12.6, 0.5)
+    assert (u1, v1) == pytest.approx((166.877, 74.663), abs=1e-3)
+    h_ground, _ = view_homographies(0.5, 0.0, Camera())
+    src = h_ground @ np.array([u1, v1, 1.0])
+    assert src[:2] / src[2] == pytest.approx([u0, v0], abs=1e-6)
+
+
+def test_synthesized_views_move_a_ground_dot_where_geometry_says():
+    cam = Camera()
+    u0, v0 = project_by_hand(1.0, 12.6, 0.0)
+    img = np.zeros((160, 320, 3), np.uint8)
+    img[int(v0) - 1 : int(v0) + 2, int(u0) - 1 : int(u0) + 2] = 255
+    views = SynthesizedViews(img[None], cam)
+    # Car moved 0.5 m right with no yaw: the camera moves 0.5 m right too.
+    view, valid = views(0, 0.5, 0.0, 0.0)
+    ys, xs = np.nonzero(view[..., 0] > 128)
+    u1, v1 = project_by_hand(1.0, 12.6, 0.5)
+    assert abs(xs.mean() + 0.5 - u1) < 1.0 and abs(ys.mean() + 0.5 - v1) < 1.0
+    assert valid.mean() > 0.9
+
+
+def test_car_yaw_moves_the_camera_sideways():
+    # Turning the car 5 degrees right about the rear axle swings the camera 2.6 m ahead.
+    lat, fwd, yaw = camera_offset_for_car_pose(Camera(), 0.0, math.radians(5.0))
+    assert lat == pytest.approx(2.6 * math.sin(math.radians(5.0)))
+    assert fwd == pytest.approx(2.6 * (math.cos(math.radians(5.0)) - 1.0))
+
+
+def test_synthesis_matches_the_demo_renderer():
+    """Synthesised vs rendered views on the demo road (3 poses; the full check with 16
+    poses is ``python -m evaluation.demo_check``)."""
+    rows = {
+        (r["offset_m"], r["yaw_deg"]): r
+        for r in fold_synthesis(synthesis_check(0, 3, Camera(), progress=False)[0])
+    }
+    for key in ((0.5, 0.0), (1.0, 0.0), (1.0, 5.0)):
+        r = rows[key]
+        assert r["mae_ground"] < 3.0, (key, r)  # grey levels of 255
+        assert r["mae_none"] > 2 * r["mae_all"], (key, r)  # far better than not warping
+    assert rows[(1.0, 0.0)]["valid_share"] > 0.85
+
+
+def test_road_follower_steers_back_to_the_centre():
+    track = make_track(3, 600.0)
+    s = 200.0
+    steer = {
+        d: RoadFollower().steer(render_view(track, *track.pose_at(s, d), s_hint=s))
+        for d in (-1.0, 0.0, 1.0)
+    }
+    assert steer[-1.0] > steer[0.0] + 0.05  # left of the centre: steer right
+    assert steer[1.0] < steer[0.0] - 0.05
+
+
+def test_road_following_beats_the_blind_baselines_on_the_demo_road():
+    """The issue's acceptance check, short: 12 s of clean centreline driving."""
+    from evaluation.closed_loop import LoopConfig, run_cars, score
+    from evaluation.demo_check import clean_drive
+    from evaluation.policies import ConstantPolicy, HumanReplayPolicy
+
+    cam = Camera()
+    drive = clean_drive(seed=0, n_frames=180, camera=cam, progress=False)
+    views = SynthesizedViews(drive.frames, cam)
+    scores = {}
+    for pol in (RoadFollower(cam), ConstantPolicy(0.0), HumanReplayPolicy(0.02)):
+        tr = run_cars(drive.path, views, pol, LoopConfig(camera=cam), start=np.array([0]))
+        scores[pol.name] = score([tr])
+    follow = scores[RoadFollower.name]
+    assert follow["interventions"] == 0 and follow["lateral_offset_m"]["max"] < 0.5
+    for name in ("constant +0", "human replay +0.02"):
+        assert scores[name]["interventions"] >= 2, scores[name]
+        assert scores[name]["autonomy_bounded_percent"] < follow["autonomy_bounded_percent"] - 20
+
+
+@pytest.mark.slow
+def test_synthesised_closed_loop_agrees_with_rendered_truth():
+    from evaluation.demo_check import clean_drive, closed_loop_check
+    from evaluation.policies import ConstantPolicy
+
+    cam = Camera()
+    drive = clean_drive(seed=1, n_frames=300, camera=cam, progress=False)
+    res = closed_loop_check(
+        drive, [RoadFollower(cam), ConstantPolicy(0.0)], cam, recovery_points=2, progress=False
+    )
+    for modes in res.values():
+        syn, ren = modes["synthesised"], modes["rendered"]
+        assert abs(syn["interventions"] - ren["interventions"]) <= 1
+        assert syn["lateral_offset_m"]["mean"] == pytest.approx(
+            ren["lateral_offset_m"]["mean"], abs=0.05
+        )
