@@ -1,0 +1,93 @@
+"""A short real training run on generated data, and the CLI's handling of bad input."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import models
+from sim.demo_road import write_demo_recording
+from training.cli import main
+from training.trainer import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    write_demo_recording(root / "train", n_frames=240, seed=1)
+    write_demo_recording(root / "val", n_frames=60, seed=2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(demo, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    config = TrainConfig(
+        arch="pilotnet",
+        data=[str(demo / "train")],
+        val_recordings=[str(demo / "val")],
+        epochs=4,
+        batch_size=32,
+        passes=2,
+        patience=10,
+        seed=0,
+        out=str(out),
+        pipeline="host",
+    )
+    return train(config, progress=False)
+
+
+def test_run_folder_is_complete(run):
+    names = {p.name for p in run.iterdir()}
+    assert {"model.h5", "model.keras", "config.json", "history.csv", "curves.png"} <= names
+    config = json.loads((run / "config.json").read_text())
+    assert config["status"] == "finished"
+    assert config["arch"] == "pilotnet"
+    assert config["params"]["total"] == 252_219
+    assert config["settings"]["seed"] == 0
+    assert config["data_summary"]["train_rows"] == 240
+    assert config["data_summary"]["val_frames"] == 60
+    assert config["versions"]["keras"].startswith("3.")
+    assert "git_commit" in config
+
+
+def test_training_loss_falls_and_history_is_written(run):
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3, 4]
+    train_loss = [float(r["train_loss"]) for r in rows[1:]]
+    assert train_loss[-1] < train_loss[0]
+    config = json.loads((run / "config.json").read_text())
+    best = min(float(r["val_mse"]) for r in rows[1:])
+    assert config["best_val_mse"] == pytest.approx(best)
+
+
+def test_saved_models_agree_and_load_for_serving(run):
+    frames = np.random.default_rng(0).integers(0, 256, (3, 160, 320, 3)).astype("float32")
+    h5, keras_file = models.load_model(run / "model.h5"), models.load_model(run / "model.keras")
+    np.testing.assert_array_equal(
+        h5.predict(frames, verbose=0), keras_file.predict(frames, verbose=0)
+    )
+
+
+def test_run_folders_are_never_reused(run, demo):
+    from training.run_folder import create_run_folder
+
+    a = create_run_folder(run.parent, "x")
+    b = create_run_folder(run.parent, "x")
+    assert a != b and a.exists() and b.exists()
+
+
+def test_cli_reports_bad_data_clearly(tmp_path, caplog):
+    (tmp_path / "empty").mkdir()
+    assert (
+        main(["--data", str(tmp_path / "empty"), "--out", str(tmp_path / "runs"), "--quiet"]) == 2
+    )
+    assert "driving_log.csv" in caplog.text
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_cli_rejects_unknown_arch(capsys):
+    with pytest.raises(SystemExit):
+        main(["--arch", "nope"])
+    assert "invalid choice" in capsys.readouterr().err
