@@ -18,6 +18,9 @@ logger = logging.getLogger("train")
 #: so validation is a different stretch of road), made once and reused.
 DEMO_TRAIN = dict(n_frames=1500, seed=1)
 DEMO_VAL = dict(n_frames=400, seed=2)
+#: Epochs on the demo data unless --epochs is given: enough for the demo road (one
+#: texture, no lighting changes) and about 10 minutes for eff on a 2-core CPU.
+DEMO_EPOCHS = 5
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,12 +55,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--epochs",
         type=int,
-        default=defaults.epochs,
-        help="maximum epochs (early stopping may end sooner)",
+        default=None,
+        help=f"maximum epochs, early stopping may end sooner (default {defaults.epochs}; "
+        f"{DEMO_EPOCHS} on the demo data)",
     )
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--lr", type=float, default=None,
-                   help="Adam learning rate (default 1e-3 at batch 128, sqrt-scaled with batch)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="Adam learning rate (default 1e-3 at batch 128, sqrt-scaled with batch)",
+    )
     p.add_argument(
         "--val-fraction",
         type=float,
@@ -80,19 +88,36 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="max rows per steering bin as a multiple of the mean (0 = off)",
     )
     p.add_argument(
+        "--passes",
+        type=int,
+        default=defaults.passes,
+        help="passes over the balanced training rows per epoch (more steps between validations)",
+    )
+    p.add_argument(
         "--patience",
         type=int,
         default=defaults.patience,
         help="early stopping: epochs without a better validation MSE",
     )
     p.add_argument("--no-augment", action="store_true", help="disable augmentation")
-    p.add_argument("--pipeline", choices=("auto", "host", "device"), default=defaults.pipeline,
-                   help="host: numpy batches; device: frames and augmentation on the "
-                   "accelerator; auto: device when a GPU is visible")
-    p.add_argument("--mixed-precision", action="store_true",
-                   help="bfloat16 compute, float32 weights (device pipeline)")
-    p.add_argument("--steps-per-execution", type=int, default=defaults.steps_per_execution,
-                   help="train steps per compiled call")
+    p.add_argument(
+        "--pipeline",
+        choices=("auto", "host", "device"),
+        default=defaults.pipeline,
+        help="host: numpy batches; device: frames and augmentation on the "
+        "accelerator; auto: device when a GPU is visible",
+    )
+    p.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="bfloat16 compute, float32 weights (device pipeline)",
+    )
+    p.add_argument(
+        "--steps-per-execution",
+        type=int,
+        default=defaults.steps_per_execution,
+        help="train steps per compiled call",
+    )
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--out", default=defaults.out, help="folder that receives the run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -114,6 +139,10 @@ def demo_recordings(out: Path) -> tuple[list[str], list[str]]:
     return [made[0]], [made[1]]
 
 
+def defaults_epochs(args) -> int:
+    return DEMO_EPOCHS if not args.data else TrainConfig().epochs
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -121,17 +150,20 @@ def main(argv=None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # Keras warns on every .h5 save that the format is legacy; .h5 is the Udacity convention.
+    logging.getLogger("absl").setLevel(logging.ERROR)
     config = TrainConfig(
         arch=args.arch,
         data=list(args.data),
         val_recordings=list(args.val_recording),
-        epochs=args.epochs,
+        epochs=args.epochs or defaults_epochs(args),
         batch_size=args.batch_size,
         lr=args.lr,
         val_fraction=args.val_fraction,
         side_cameras=not args.no_side_cameras,
         side_correction=args.side_correction,
         balance_cap=args.balance_cap,
+        passes=args.passes,
         patience=args.patience,
         seed=args.seed,
         out=args.out,

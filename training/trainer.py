@@ -52,6 +52,8 @@ class TrainConfig:
     #: From training.geometry.side_camera_correction(): 0.2 by pure pursuit over 7.3 m.
     side_correction: float = 0.2
     balance_cap: float = 2.0
+    #: Passes over the balanced training rows per epoch (see DataSettings.passes).
+    passes: int = 1
     #: Stop after this many epochs without a better validation MSE.
     patience: int = 5
     seed: int = 0
@@ -253,6 +255,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
         side_correction=config.side_correction,
         balance_cap=config.balance_cap,
         batch_size=config.batch_size,
+        passes=config.passes,
         augment=config.augment,
     )
     data = prepare(train_recs, val_recs, settings, progress=progress)
