@@ -55,6 +55,15 @@ def _post(x, name: str, *, alpha: float):
     return layers.LeakyReLU(negative_slope=alpha, name=f"{name}_act")(x)
 
 
+def _depthwise_he(taps: int):
+    """He initialisation for a depthwise kernel: each output sees ``taps`` inputs.
+
+    Keras' ``he_normal`` takes the fan-in of a depthwise kernel as kh*kw*channels,
+    which starts it sqrt(channels) too small (about 30x per block for 32-128 channels).
+    """
+    return keras.initializers.RandomNormal(stddev=(2.0 / taps) ** 0.5)
+
+
 def effnet_block(x, ch_in: int, ch_out: int, *, alpha: float = 0.3, name: str):
     """EffNet block (Freeman et al. 2018): halves height and width.
 
@@ -73,16 +82,29 @@ def effnet_block(x, ch_in: int, ch_out: int, *, alpha: float = 0.3, name: str):
     )(x)
     x = _post(x, f"{name}_pw", alpha=alpha)
     x = layers.DepthwiseConv2D(
-        (1, 3), padding="same", use_bias=False, depthwise_initializer=init, name=f"{name}_dw13"
+        (1, 3),
+        padding="same",
+        use_bias=False,
+        depthwise_initializer=_depthwise_he(3),
+        name=f"{name}_dw13",
     )(x)
     x = _post(x, f"{name}_dw13", alpha=alpha)
     x = layers.MaxPooling2D((2, 1), strides=(2, 1), name=f"{name}_pool")(x)
     x = layers.DepthwiseConv2D(
-        (3, 1), padding="same", use_bias=False, depthwise_initializer=init, name=f"{name}_dw31"
+        (3, 1),
+        padding="same",
+        use_bias=False,
+        depthwise_initializer=_depthwise_he(3),
+        name=f"{name}_dw31",
     )(x)
     x = _post(x, f"{name}_dw31", alpha=alpha)
     x = layers.Conv2D(
-        ch_out, (2, 1), strides=(1, 2), padding="same", use_bias=False, kernel_initializer=init,
+        ch_out,
+        (2, 1),
+        strides=(1, 2),
+        padding="same",
+        use_bias=False,
+        kernel_initializer=init,
         name=f"{name}_proj",
     )(x)
     return _post(x, f"{name}_proj", alpha=alpha)
