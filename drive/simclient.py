@@ -254,18 +254,20 @@ class SimulatorClient:
         return reply
 
     def expect_quiet(self, seconds: float = 0.0) -> None:
-        """Raise if an event arrives within ``seconds`` with nothing in flight (an extra reply)."""
+        """Raise if an event arrives within ``seconds`` with nothing in flight (an extra reply).
+
+        Engine.IO pings and pongs may arrive meanwhile; they are answered or counted
+        and do not count as replies.
+        """
         if self._sent:
             return
         deadline = time.monotonic() + seconds
-        while True:
-            remaining = max(0.0, deadline - time.monotonic())
-            if not self._readable(remaining):
-                return
-            name, data = self._next_event(time.monotonic() + self.timeout)
-            raise SimulatorProtocolError(
-                f"unsolicited {name!r} event: a telemetry was answered more than once"
-            )
+        while self._readable(max(0.0, deadline - time.monotonic())):
+            event = self._handle(self._recv_text(time.monotonic() + self.timeout))
+            if event is not None:
+                raise SimulatorProtocolError(
+                    f"unsolicited {event[0]!r} event: a telemetry was answered more than once"
+                )
 
     # ------------------------------------------------------------------ wire
 
@@ -308,22 +310,26 @@ class SimulatorClient:
 
     def _next_event(self, deadline: float) -> tuple[str, dict | None]:
         while True:
-            message = self._recv_text(deadline)
-            kind = message[0]
-            if kind == "2":  # server ping: answer pong, as the simulator does
-                self._send_raw("3")
-            elif kind == "3":
-                self.pongs += 1
-            elif kind == "6":
-                pass
-            elif kind == "1":
-                raise SimulatorProtocolError("the server closed the Engine.IO session")
-            elif kind == "4":
-                return_value = self._socketio(message[1:])
-                if return_value is not None:
-                    return return_value
-            else:
-                raise SimulatorProtocolError(f"unknown Engine.IO packet {message[:60]!r}")
+            event = self._handle(self._recv_text(deadline))
+            if event is not None:
+                return event
+
+    def _handle(self, message: str) -> tuple[str, dict | None] | None:
+        """Act on one Engine.IO message; return the Socket.IO event it carries, if any."""
+        kind = message[0]
+        if kind == "2":  # server ping: answer pong, as the simulator does
+            self._send_raw("3")
+        elif kind == "3":
+            self.pongs += 1
+        elif kind == "6":
+            pass
+        elif kind == "1":
+            raise SimulatorProtocolError("the server closed the Engine.IO session")
+        elif kind == "4":
+            return self._socketio(message[1:])
+        else:
+            raise SimulatorProtocolError(f"unknown Engine.IO packet {message[:60]!r}")
+        return None
 
     def _socketio(self, packet: str) -> tuple[str, dict | None] | None:
         if packet[:1] in ("0", "1", "4"):  # CONNECT, DISCONNECT, CONNECT_ERROR: ignored
