@@ -11,6 +11,7 @@ from models.registry import ARCHITECTURES, INPUT_SHAPE, Architecture, build_mode
 
 # Importing the module registers the architectures.
 from models import architectures  # noqa: E402, F401  isort: skip
+from models import families  # noqa: E402, F401  isort: skip
 
 __all__ = [
     "ARCHITECTURES",
