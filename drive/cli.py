@@ -70,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=1000,
         help="log frames/s and p50/p99 latencies every N frames (default 1000)",
     )
+    p.add_argument(
+        "--replay",
+        metavar="FOLDER",
+        default=None,
+        help="a finished recording folder (from drive.py MODEL IMAGE_FOLDER) for the "
+        "dashboard's Replay tab",
+    )
+    p.add_argument(
+        "--no-dashboard",
+        action="store_true",
+        help="do not serve the live dashboard page at http://HOST:PORT/",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -94,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.throttle_max <= THROTTLE_MIN or args.throttle_max > 1:
         log.error("--throttle-max must be in (%g, 1]; got %g", THROTTLE_MIN, args.throttle_max)
+        return 2
+    if args.replay and not os.path.isfile(os.path.join(args.replay, "drive_log.csv")):
+        log.error("--replay %s: expected a recording folder holding drive_log.csv", args.replay)
         return 2
     if args.image_folder:
         try:  # checked before the model loads: a refusal should not cost seconds
@@ -136,10 +151,14 @@ def main(argv: list[str] | None = None) -> int:
             throttle_max=args.throttle_max,
             recorder=recorder,
             log_every=args.log_every,
+            dashboard=not args.no_dashboard,
+            replay_folder=args.replay,
         )
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", args.host, args.port, exc)
         return 2
+    if server.dashboard is not None:
+        log.info("dashboard: open http://%s:%d/ in a browser", args.host, server.port)
     log.info("target speed %.1f mph, throttle %g..%g", args.speed, THROTTLE_MIN, args.throttle_max)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
     try:

@@ -13,6 +13,9 @@ stock simple-websocket.
 
 The simulator's client never sends the Socket.IO CONNECT packet; see
 :class:`ImplicitConnectServer` for how it is served anyway.
+
+The same port serves the live dashboard page (``GET /``) and pushes to browsers
+in the opt-in ``/dashboard`` namespace, off the control path (drive.dashboard).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from drive.control import SET_SPEED, THROTTLE_MAX, THROTTLE_MIN, PIController
+from drive.dashboard import Dashboard
 from drive.protocol import TelemetryError, parse_telemetry, steer_payload
 from drive.recorder import Recorder
 from drive.runtime import Predictor
@@ -123,6 +127,9 @@ class _Answer:
     payload: dict
     decode_s: float = 0.0
     infer_s: float = 0.0
+    kind: str = "ok"  # "ok", "bad" (safe command for unusable telemetry) or "manual"
+    frame: object = None  # the decoded frame, for the dashboard
+    speed: float = 0.0
 
 
 class DriveServer:
@@ -145,6 +152,8 @@ class DriveServer:
         recorder: Recorder | None = None,
         log_every: int = 1000,
         inline_transport: bool = True,
+        dashboard: bool = True,
+        replay_folder: str | None = None,
     ):
         self.predictor = predictor
         self.recorder = recorder
@@ -177,7 +186,12 @@ class DriveServer:
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("telemetry", self._on_telemetry)
-        self.app = socketio.WSGIApp(self.sio)
+        # The page at / and its live feed in the opt-in /dashboard namespace
+        # (drive.dashboard); the simulator's default namespace is unchanged.
+        self.dashboard = (
+            Dashboard(self.sio, predictor, replay_folder=replay_folder) if dashboard else None
+        )
+        self.app = socketio.WSGIApp(self.sio, self.dashboard.wsgi_app() if self.dashboard else None)
         self._http = make_server(
             host, port, self.app, threaded=True, request_handler=_RequestHandler
         )
@@ -195,9 +209,13 @@ class DriveServer:
     def _on_connect(self, sid, environ, auth=None):
         agent = environ.get("HTTP_USER_AGENT", "?")
         log.info("client connected: %s (%s)", sid, agent)
+        if self.dashboard is not None:
+            self.dashboard.simulator_connected(sid, agent)
 
     def _on_disconnect(self, sid, reason=None):
         self._controllers.pop(sid, None)
+        if self.dashboard is not None:
+            self.dashboard.simulator_disconnected(sid)
         log.info("client disconnected: %s (%s)", sid, reason)
 
     def _on_telemetry(self, sid, data=None, *_extra):
@@ -206,14 +224,27 @@ class DriveServer:
             answer = self.handle_telemetry(sid, data)
         except Exception:  # never leave the client without an answer
             log.exception("telemetry handler failed; answering the safe command")
-            answer = _Answer("steer", steer_payload(*SAFE_COMMAND))
+            answer = _Answer("steer", steer_payload(*SAFE_COMMAND), kind="bad")
         self._send(sid, answer.event, answer.payload)
+        handler_s = time.perf_counter() - start
         if answer.event == "steer":
             summary = self.stats.add(
-                decode=answer.decode_s, infer=answer.infer_s, handler=time.perf_counter() - start
+                decode=answer.decode_s, infer=answer.infer_s, handler=handler_s
             )
             if summary:
                 log.info("%s", summary)
+        if self.dashboard is not None:  # after the reply: never delays it
+            payload = answer.payload
+            self.dashboard.observe(
+                kind=answer.kind,
+                frame=answer.frame,
+                steering=float(payload.get("steering_angle", 0.0)),
+                throttle=float(payload.get("throttle", 0.0)),
+                speed=answer.speed,
+                decode_s=answer.decode_s,
+                infer_s=answer.infer_s,
+                total_s=handler_s,
+            )
 
     def _send(self, sid: str, event: str, payload: dict) -> None:
         """Emit to the sender only; straight on its WebSocket when that is safe."""
@@ -234,13 +265,15 @@ class DriveServer:
         """The answer to one telemetry message (the socket-free part of the handler)."""
         if data is None:  # the user holds W or S: the simulator wants ``manual``
             self._controllers.pop(sid, None)
-            return _Answer("manual", {})
+            return _Answer("manual", {}, kind="manual")
         start = time.perf_counter()
         try:
             telemetry = parse_telemetry(data)
         except TelemetryError as exc:
             self._warnings.warn(_reason_key(str(exc)), "bad telemetry from %s: %s", sid, exc)
-            return _Answer("steer", steer_payload(*SAFE_COMMAND), time.perf_counter() - start)
+            return _Answer(
+                "steer", steer_payload(*SAFE_COMMAND), time.perf_counter() - start, kind="bad"
+            )
         decoded = time.perf_counter()
         steering = self.predictor.predict(telemetry.image)
         inferred = time.perf_counter()
@@ -250,7 +283,7 @@ class DriveServer:
             self._warnings.warn(
                 "model-output", "model output %r is not a steering value; safe command", steering
             )
-            return _Answer("steer", steer_payload(*SAFE_COMMAND), **timing)
+            return _Answer("steer", steer_payload(*SAFE_COMMAND), **timing, kind="bad")
         if abs(steering) > 1.0:
             self._warnings.warn("model-range", "model output %.3f clamped to +-1", steering)
             steering = math.copysign(1.0, steering)
@@ -261,13 +294,17 @@ class DriveServer:
         throttle = controller.update(telemetry.speed)
         if self.recorder is not None:
             self.recorder.record(telemetry.jpeg, steering, throttle, telemetry.speed)
-        return _Answer("steer", steer_payload(steering, throttle), **timing)
+        answer = _Answer("steer", steer_payload(steering, throttle), **timing)
+        answer.frame, answer.speed = telemetry.image, telemetry.speed
+        return answer
 
     # ------------------------------------------------------------------ lifecycle
 
     def serve_forever(self) -> None:
         log.info("listening on %s:%d (simulator URL %s)", self.host, self.port, self.url)
         self._serving.set()
+        if self.dashboard is not None:
+            self.dashboard.start()
         try:
             self._http.serve_forever()
         finally:
@@ -292,6 +329,8 @@ class DriveServer:
             self._http.shutdown()  # blocks until serve_forever has returned
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self.dashboard is not None:
+            self.dashboard.stop()
         self._close_clients()
         self._http.server_close()
         if self.recorder is not None:
