@@ -11,6 +11,7 @@ from PIL import Image
 
 import models
 from export.frames import recording_frames
+from models.blocks import BN_MOMENTUM
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 UDACITY = SHARED / "data" / "udacity"
@@ -43,10 +44,13 @@ def make_model(name: str, frames: np.ndarray, seed: int = 0) -> keras.Model:
     if norms:
         model(x, training=True)
     for layer in norms:
-        layer.momentum = 0.99
-    out = model.predict(x, verbose=0)
+        layer.momentum = BN_MOMENTUM
     steering = model.get_layer("steering")
     kernel, bias = steering.get_weights()
+    if not kernel.any():  # eff's output layer starts at zero (models/blocks.py)
+        kernel = np.random.default_rng(seed).normal(0.0, 0.05, kernel.shape).astype(np.float32)
+        steering.set_weights([kernel, bias])
+    out = model.predict(x, verbose=0)
     gain = OUTPUT_STD / max(float(out.std()), 1e-12)
     steering.set_weights([kernel * gain, (bias - out.mean()) * gain])
     return model
