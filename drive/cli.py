@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 
 from drive.control import KI, KP, SET_SPEED, THROTTLE_MAX, THROTTLE_MIN
 
@@ -86,10 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -160,9 +157,23 @@ def main(argv: list[str] | None = None) -> int:
     if server.dashboard is not None:
         log.info("dashboard: open http://%s:%d/ in a browser", args.host, server.port)
     log.info("target speed %.1f mph, throttle %g..%g", args.speed, THROTTLE_MIN, args.throttle_max)
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
+    # Ctrl-C and `kill` ask the HTTP loop to stop from a helper thread, so the main
+    # thread leaves serve_forever() normally instead of through an exception raised at
+    # an arbitrary point (which left drive.py hanging at exit now and then in CI). A
+    # second signal interrupts whatever is still running.
+    requests = []
+
+    def _stop(signum, frame):
+        requests.append(signum)
+        if len(requests) > 1:
+            raise KeyboardInterrupt
+        threading.Thread(target=server.stop_serving, name="drive-stop", daemon=True).start()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         server.serve_forever()
+        log.info("stopped")
     except KeyboardInterrupt:
         log.info("stopped")
     finally:

@@ -323,6 +323,11 @@ class DriveServer:
             except Exception as exc:  # a socket that is already gone
                 log.debug("closing %s: %s", eio_sid, exc)
 
+    def stop_serving(self) -> None:
+        """Make serve_forever() return (call from another thread; blocks until it has)."""
+        if self._serving.is_set():
+            self._http.shutdown()
+
     def shutdown(self) -> None:
         """Stop listening, close every client, flush the recording."""
         if self._serving.is_set():
