@@ -24,16 +24,15 @@ import os
 import platform
 import re
 import socket
-import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from drive.process import ServerProcess  # noqa: E402
 from drive.runtime import Predictor  # noqa: E402
 from drive.simclient import load_driving_log, replay  # noqa: E402
 
@@ -81,21 +80,10 @@ STAGE = re.compile(r"(decode|infer|handler) p50 ([\d.]+) / p99 ([\d.]+) ms")
 
 def run_server(command: list[str], frames, port: int) -> dict:
     """Start a server process, replay warm-up + measured frames, stop it; the figures."""
-    proc = subprocess.Popen(
-        command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    )
-    lines: list[str] = []
-    listening = threading.Event()
-
-    def read():
-        for line in proc.stderr:
-            lines.append(line)
-            if "listening on" in line:
-                listening.set()
-
-    threading.Thread(target=read, daemon=True).start()
+    server = ServerProcess(command)
+    proc, lines = server.proc, server.lines
     try:
-        if not listening.wait(START_TIMEOUT_S):
+        if not server.wait_listening(START_TIMEOUT_S):
             raise RuntimeError("server did not start:\n" + "".join(lines[-20:]))
         url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
         replay(url, frames[:WARMUP_FRAMES], chains=1, timeout=30)

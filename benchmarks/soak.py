@@ -33,7 +33,6 @@ import platform
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from drive.process import ServerProcess  # noqa: E402
 from drive.simclient import SimulatorClient, load_driving_log  # noqa: E402
 from drive.stats import percentiles_ms  # noqa: E402
 
@@ -180,27 +180,14 @@ def send(sim: SimulatorClient, jpeg: bytes):
 
 def soak(model: Path, frames: list[bytes], args, browser: str | None, tmp: Path) -> dict:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "drive.py", str(model), "--port", str(port), "--log-every", "100000"],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
+    server = ServerProcess(
+        [sys.executable, "drive.py", str(model), "--port", str(port), "--log-every", "100000"]
     )
-    lines: list[str] = []
-    listening = threading.Event()
-
-    def read():
-        for line in proc.stderr:
-            lines.append(line)
-            if "listening on" in line:
-                listening.set()
-
-    threading.Thread(target=read, daemon=True).start()
+    proc, lines = server.proc, server.lines
     windows, rtts = [], []
     stopped_early = False
     try:
-        if not listening.wait(START_TIMEOUT_S):
+        if not server.wait_listening(START_TIMEOUT_S):
             raise RuntimeError("server did not start:\n" + "".join(lines[-20:]))
         url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
         viewer = BrowserAttached(browser, port, tmp) if browser else None

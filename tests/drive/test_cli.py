@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import imageio.v2 as imageio
 import pytest
 from drive_testkit import StubPredictor, make_jpeg
 
+from drive.process import ServerProcess
 from drive.recorder import CSV_NAME, Recorder, RecordingFolderError, frame_name, prepare_folder
 from drive.server import DriveServer
 from drive.simclient import SimulatorClient
@@ -129,7 +128,7 @@ def test_video_cli_errors(tmp_path):
 def test_drive_py_end_to_end(tmp_path, tiny_keras_path):
     """What a user does: start drive.py with a model and a folder, drive, stop, make a video."""
     port, folder = free_port(), tmp_path / "rec"
-    proc = subprocess.Popen(
+    server = ServerProcess(
         [
             sys.executable,
             "drive.py",
@@ -139,23 +138,11 @@ def test_drive_py_end_to_end(tmp_path, tiny_keras_path):
             str(port),
             "--log-every",
             "5",
-        ],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
+        ]
     )
-    lines: list[str] = []
-    listening = threading.Event()
-
-    def read():
-        for line in proc.stderr:
-            lines.append(line)
-            if "listening on" in line:
-                listening.set()
-
-    threading.Thread(target=read, daemon=True).start()
+    proc, lines = server.proc, server.lines
     try:
-        assert listening.wait(90), "".join(lines)
+        assert server.wait_listening(90), server.log()
         url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
         with SimulatorClient(url) as client:
             for i in range(10):
@@ -163,8 +150,7 @@ def test_drive_py_end_to_end(tmp_path, tiny_keras_path):
                 assert -1 <= reply.steering <= 1
             assert client.send_manual().event == "manual"
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        server.stop(timeout=30)
     time.sleep(0.1)
     log = "".join(lines)
     assert proc.returncode == 0, log
