@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+
+from sim.jpeg import FrameSizeError, decode_rgb
 
 #: Height, width, channels of the centre-camera frame (the models' input).
 FRAME_SHAPE = (160, 320, 3)
@@ -94,16 +94,9 @@ def decode_image(
     if not jpeg.startswith(b"\xff\xd8"):
         raise TelemetryError(f"image: not a JPEG (starts with {jpeg[:4]!r})")
     try:
-        with Image.open(io.BytesIO(jpeg), formats=("JPEG",)) as img:
-            # The header is read lazily: check the size before decoding any pixels.
-            if img.size != (shape[1], shape[0]):
-                raise TelemetryError(
-                    f"image: expected {shape[1]}x{shape[0]} pixels, got {img.size[0]}x{img.size[1]}"
-                )
-            # Unity writes RGB JPEGs: no conversion copy for them, grey/CMYK converted.
-            frame = np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
-    except TelemetryError:
-        raise
+        frame = decode_rgb(jpeg, shape)
+    except FrameSizeError as exc:
+        raise TelemetryError(f"image: {exc}") from None
     except Exception as exc:  # PIL raises several types for broken files
         raise TelemetryError(f"image: cannot decode JPEG ({type(exc).__name__}: {exc})") from None
     return frame, jpeg

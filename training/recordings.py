@@ -49,8 +49,10 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 from tqdm import tqdm
+
+from sim.jpeg import FrameSizeError, decode_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -475,7 +477,7 @@ def read_recordings(paths: Iterable[str | os.PathLike]) -> list[Recording]:
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode one frame to a uint8 (160, 320, 3) RGB array (PIL; never BGR).
+    """Decode one frame to a uint8 (160, 320, 3) RGB array (simplejpeg or PIL, identical pixels; never BGR).
 
     Raises ImageError naming the file when it is missing, not an image, or not 320x160.
     """
@@ -486,17 +488,15 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 
 def _decode_into(path: Path, out: np.ndarray) -> None:
     try:
-        with Image.open(path) as im:
-            if im.size != (IMAGE_WIDTH, IMAGE_HEIGHT):
-                raise ImageError(
-                    f"{path}: expected a {IMAGE_WIDTH}x{IMAGE_HEIGHT} image, "
-                    f"found {im.size[0]}x{im.size[1]}"
-                )
-            if im.mode != "RGB":
-                im = im.convert("RGB")
-            out[...] = np.asarray(im)
+        decode_rgb(path.read_bytes(), IMAGE_SHAPE, out)
+    except FrameSizeError as e:
+        raise ImageError(
+            f"{path}: expected a {IMAGE_WIDTH}x{IMAGE_HEIGHT} image, found {e.got[1]}x{e.got[0]}"
+        ) from None
     except FileNotFoundError as e:
         raise ImageError(f"{path}: image file does not exist") from e
+    except IsADirectoryError as e:
+        raise ImageError(f"{path}: is a folder, not an image file") from e
     except UnidentifiedImageError as e:
         raise ImageError(f"{path}: not an image file PIL can read") from e
     except OSError as e:  # truncated or corrupt data
