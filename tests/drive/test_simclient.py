@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -15,9 +16,11 @@ from drive.simclient import (
     SimulatorProtocolError,
     SimulatorStall,
     check_steer,
+    event_message,
     load_driving_log,
     main,
     replay,
+    telemetry_payload,
 )
 
 
@@ -189,3 +192,23 @@ def test_cli_exits_non_zero_on_a_stall(tmp_path, capsys):
 def test_cli_exits_non_zero_without_a_server(tmp_path):
     log = write_recording(tmp_path, [(0.0, 5.0)])
     assert main([str(log), "--url", "ws://127.0.0.1:9/socket.io/?EIO=4&transport=websocket"]) == 1
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        telemetry_payload(make_jpeg(), -3.5, 0.25, 9.1),  # the spliced fast path
+        telemetry_payload(make_jpeg(), 0, 0, 0, decimal=","),
+        {"image": "A" * 300 + '"', "speed": "1"},  # needs escaping: json path
+        {"image": "é" * 300},
+        {"image": "a\n" * 200},
+        {"image": "ab" * 200, "z": {"image": ""}},  # a nested "image":"" after the key
+        {"q": {"image": ""}, "image": "ab" * 200},  # ... and before it
+        {"image": 12345},
+        None,
+        [1, 2],
+    ],
+)
+def test_event_message_is_byte_for_byte_json(payload):
+    expected = "42" + json.dumps(["telemetry", payload], separators=(",", ":"))
+    assert event_message("telemetry", payload) == expected
