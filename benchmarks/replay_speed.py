@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "udacity"
 SECONDS = 4.0  # each path is timed for at least this long
+E2E_THREADS = 2  # evaluate.py's default --threads
 
 
 CPU_MS: dict[str, float] = {}  # CPU time per frame of the last _rate call, by label
@@ -115,7 +116,7 @@ def end_to_end(arch: str, logs: list[Path]) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{arch}.keras"
         models.build_model(arch).save(path)
-        pred = load_predictor(resolve_model(path), "auto", 1)
+        pred = load_predictor(resolve_model(path), "auto", E2E_THREADS)
         for log in logs:
             rec = read_recording(log)
             res = run_replay(pred, [rec], label=arch, progress=False)
@@ -158,7 +159,7 @@ def main(argv=None) -> int:
         "Frames per second, higher is better.",
         "",
         "| arch | litert b1 t1 | CPU ms/frame (b1 t1) | bound, 2 idle cores | litert b1 t2 | "
-        "litert b32 t2 | tf.function b64 | end to end (decode + model) |",
+        "litert b32 t2 | tf.function b64 | end to end (decode + model, b1 t2) |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for arch in args.archs:
@@ -177,9 +178,15 @@ def main(argv=None) -> int:
         "wall-clock rates fall with other people's load; 'CPU ms/frame' is the process CPU "
         "time of one single-threaded LiteRT call and 'bound, 2 idle cores' = 2000 / that: "
         "the most the model alone could reach with both cores to itself, before JPEG "
-        "decoding (about 0.5-0.9 ms of CPU per frame with PIL) is paid."
+        "decoding (about 0.23 ms of CPU per frame with simplejpeg, sim/jpeg.py) is paid."
     )
-    args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines[0] = f"## {datetime.datetime.now():%Y-%m-%d %H:%M}"
+    previous = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+    if not previous:
+        previous = "# Replay throughput\n\n`python benchmarks/replay_speed.py`, newest first.\n"
+    head, sep, rest = previous.partition("\n## ")
+    text = head.rstrip() + "\n\n" + "\n".join(lines) + "\n" + (sep + rest if sep else "")
+    args.output.write_text(text, encoding="utf-8")
     print(f"wrote {args.output}")
     return 0
 

@@ -94,7 +94,7 @@ def compare_models(
     recovery_points: int = 0,
     latency_runs: int = LATENCY_FRAMES,
     runtime: str = "auto",
-    threads: int | None = 1,
+    threads: int | None = 2,
     progress: bool = True,
 ) -> list[dict]:
     import models

@@ -3,10 +3,10 @@
 Inference goes through :mod:`drive.runtime` (the drive server's ``Predictor``), so
 evaluation measures exactly what the server runs: a Keras model converted to
 LiteRT in memory with a parity check against ``model.predict``, or the compiled
-Keras call when conversion fails. On this 2-core CPU LiteRT with one thread and
-batch 1 was the fastest path we measured for ``eff`` (batches of 8-32 and a second
-thread were slower while the other core decodes JPEGs); see
-``benchmarks/replay_speed.py``.
+Keras call when conversion fails. On this 2-core CPU LiteRT with two threads and
+batch 1 is the fastest path we measured for ``eff`` (batches of 8-32 were slower;
+one thread was faster only while JPEG decoding through Pillow took ~0.5-0.9 ms of
+the other core, before :mod:`sim.jpeg`); see ``benchmarks/replay_speed.py``.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def resolve_model(arg: str | os.PathLike) -> ModelSpec:
     return ModelSpec(path=model_path, label=label, config=config, run_dir=run_dir)
 
 
-def load_predictor(spec: ModelSpec, runtime: str = "auto", threads: int | None = 1):
+def load_predictor(spec: ModelSpec, runtime: str = "auto", threads: int | None = 2):
     """The drive server's :class:`drive.runtime.Predictor` for ``spec`` (warmed up)."""
     from drive.runtime import load_predictor as _load
 
