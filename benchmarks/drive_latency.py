@@ -5,7 +5,7 @@
 For each architecture a fresh model (latency does not depend on the weights) is
 saved to a temporary ``.keras`` file and served by ``python drive.py MODEL`` in its
 own process, exactly as a user runs it (``--runtime auto``: LiteRT converted in
-memory, 1 inference thread). ``drive.simclient`` replays the frames from this
+memory, 2 inference threads). ``drive.simclient`` replays the frames from this
 process with one telemetry in flight, so ``rtt`` is the pure round trip: client
 encode and send, socket, decode, inference, PI, reply. The reference is the same
 server with the model called through ``model.predict`` per frame, as Udacity's
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
         help="frames for the model.predict reference (0.1-0.4 s each on 2 cores)",
     )
     p.add_argument("--archs", nargs="+", default=["eff", "base"])
-    p.add_argument("--threads", type=int, default=1, help="drive.py --threads")
+    p.add_argument("--threads", type=int, default=2, help="drive.py --threads")
     p.add_argument("--no-reference", action="store_true")
     p.add_argument("--output", type=Path, default=None, help="append a markdown section here")
     p.add_argument("--serve-reference", metavar="MODEL", help=argparse.SUPPRESS)

@@ -56,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threads",
         type=int,
-        default=1,
-        help="inference threads (default 1: on 2 cores the second serves the socket)",
+        default=2,
+        help="inference threads (default 2: eff round trip p50 3.4 ms against 5.1 ms with 1 "
+        "on an idle 2-core machine; use 1 when the simulator shares those 2 cores)",
     )
     p.add_argument(
         "--overwrite",
