@@ -52,6 +52,15 @@ def _tolerance(text: str) -> float:
     return value
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except ``None`` (those options say in words what they default to)."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from slimming.search import E2E_MODES, INITS, Settings
 
@@ -61,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replace a trained model's KxK convolutions by depthwise KxK + pointwise "
         "1x1 pairs, one layer at a time, keeping each only if validation MSE stays within "
         "the tolerance (seed 004's conversion).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelp,
     )
     p.add_argument("model", metavar="MODEL_OR_RUN", help="a .keras/.h5 file or a run folder")
     p.add_argument(
