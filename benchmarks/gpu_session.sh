@@ -5,6 +5,8 @@
 #   python -m training.pack VAL_REC --centre-only --out .gpu/data
 #   pip download keras==3.15.1 namex optree (cp312 manylinux wheels) -d .whl
 # then run this script there with .gpu and .whl carried. Results go to $OUT.
+# Issue 6's slim models against base, same recipe (one call, ~8 min):
+#   BENCH_ARCHS="base eff-slim mnv2" ARCHS="eff-slim mnv2 base" bash benchmarks/gpu_session.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -19,7 +21,7 @@ D=.gpu/data
 STEP=${STEP:-all}
 if [[ $STEP == all || $STEP == bench ]]; then
   timeout 300 python3 benchmarks/train_throughput.py --data $D/akbari_lake $D/bsh_t2new_jungle \
-    --json "$OUT/throughput.json" 2>&1 | grep -v "^I0000\|^W0000" | tee "$OUT/throughput.log"
+    --arch ${BENCH_ARCHS:-pilotnet base eff} --json "$OUT/throughput.json" 2>&1 | grep -v "^I0000\|^W0000" | tee "$OUT/throughput.log"
 fi
 if [[ $STEP == all || $STEP == train ]]; then
   for arch in ${ARCHS:-eff base pilotnet separable}; do
