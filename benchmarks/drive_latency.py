@@ -23,7 +23,6 @@ import datetime
 import os
 import platform
 import re
-import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -32,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from drive.process import ServerProcess  # noqa: E402
+from drive.process import ServerProcess, free_port  # noqa: E402
 from drive.runtime import Predictor  # noqa: E402
 from drive.simclient import load_driving_log, replay  # noqa: E402
 
@@ -67,12 +66,6 @@ def serve_reference(model_path: str, port: int, log_every: int) -> int:
     server = DriveServer(PredictPerFrame(model), port=port, log_every=log_every)
     server.serve_forever()  # until the benchmark terminates the process
     return 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 STAGE = re.compile(r"(decode|infer|handler) p50 ([\d.]+) / p99 ([\d.]+) ms")

@@ -41,6 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.mdreport import prepend_section  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "udacity"
 WARMUP = 20
 THREADS = (1, 2)
@@ -158,16 +160,12 @@ def main(argv=None) -> int:
     report = "\n".join(lines) + "\n"
     print(report)
     if args.output:
-        previous = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-        if not previous:
-            previous = (
-                "# Model latency and size on the CPU\n\n"
-                "`python benchmarks/model_latency.py --output benchmarks/model_latency.md` "
-                "(see its docstring), newest first.\n"
-            )
-        head, sep, rest = previous.partition("\n## ")
-        args.output.write_text(
-            head.rstrip() + "\n\n" + report + (sep + rest if sep else ""), encoding="utf-8"
+        prepend_section(
+            args.output,
+            report,
+            "# Model latency and size on the CPU\n\n"
+            "`python benchmarks/model_latency.py --output benchmarks/model_latency.md` "
+            "(see its docstring), newest first.\n",
         )
         print(f"appended to {args.output}", file=sys.stderr)
     return 0

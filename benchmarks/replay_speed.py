@@ -34,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.mdreport import prepend_section  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "udacity"
 SECONDS = 4.0  # each path is timed for at least this long
 E2E_THREADS = 2  # evaluate.py's default --threads
@@ -181,12 +183,11 @@ def main(argv=None) -> int:
         "decoding (about 0.23 ms of CPU per frame with simplejpeg, sim/jpeg.py) is paid."
     )
     lines[0] = f"## {datetime.datetime.now():%Y-%m-%d %H:%M}"
-    previous = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-    if not previous:
-        previous = "# Replay throughput\n\n`python benchmarks/replay_speed.py`, newest first.\n"
-    head, sep, rest = previous.partition("\n## ")
-    text = head.rstrip() + "\n\n" + "\n".join(lines) + "\n" + (sep + rest if sep else "")
-    args.output.write_text(text, encoding="utf-8")
+    prepend_section(
+        args.output,
+        "\n".join(lines),
+        "# Replay throughput\n\n`python benchmarks/replay_speed.py`, newest first.\n",
+    )
     print(f"wrote {args.output}")
     return 0
 

@@ -30,9 +30,7 @@ import datetime
 import io
 import os
 import platform
-import shutil
 import signal
-import socket
 import sys
 import tempfile
 import threading
@@ -45,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from drive.process import ServerProcess  # noqa: E402
+from drive.browser import find_chromium, open_dashboard  # noqa: E402
+from drive.process import ServerProcess, free_port  # noqa: E402
 from drive.simclient import SimulatorClient, load_driving_log  # noqa: E402
 from drive.stats import percentiles_ms  # noqa: E402
 
@@ -55,21 +54,6 @@ START_TIMEOUT_S = 300
 P50_DRIFT = 0.25
 P99_FACTOR, P99_SLACK_MS = 3.0, 2.0
 RSS_GROWTH_MIB = 16.0
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mib(pid: int) -> float:
@@ -135,16 +119,7 @@ class BrowserAttached:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as pw:
-            ctx = pw.chromium.launch_persistent_context(
-                self.tmp / "profile",
-                executable_path=shutil.which("chromium"),
-                headless=True,
-                args=CHROMIUM_FLAGS,
-                viewport={"width": 1366, "height": 800},
-            )
-            page = ctx.new_page()
-            page.goto(f"http://127.0.0.1:{self.port}/")
-            page.wait_for_function("document.getElementById('conn').textContent === 'live'")
+            ctx, page = open_dashboard(pw, self.tmp / "profile", self.port)
             self._ready.set()
             while not self._stop.wait(1.0):
                 self.updates = int(page.text_content("#frames") or 0)
@@ -286,7 +261,7 @@ def main(argv=None) -> int:
         try:
             import playwright  # noqa: F401
 
-            browser = "chromium" if shutil.which("chromium") else "socketio"
+            browser = "chromium" if find_chromium() else "socketio"
         except ImportError:
             browser = "socketio"
 

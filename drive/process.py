@@ -7,11 +7,19 @@ when it logs that it is listening.
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A loopback port free right now, for a child server's ``--port``."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class ServerProcess:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import imageio.v2 as imageio
 import pytest
 from drive_testkit import StubPredictor, make_jpeg
 
-from drive.process import ServerProcess
+from drive.process import ServerProcess, free_port
 from drive.recorder import CSV_NAME, Recorder, RecordingFolderError, frame_name, prepare_folder
 from drive.server import DriveServer
 from drive.simclient import SimulatorClient
@@ -26,12 +25,6 @@ def run(*args, timeout=120):
     return subprocess.run(
         [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_help():

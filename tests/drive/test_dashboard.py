@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +14,7 @@ import socketio
 from drive_testkit import StubPredictor, make_jpeg
 
 from drive import cli
+from drive.browser import find_chromium, open_dashboard
 from drive.dashboard import NAMESPACE, STATIC_DIR, Dashboard
 from drive.recorder import Recorder
 from drive.server import DriveServer
@@ -186,29 +185,11 @@ def test_cli_refuses_a_replay_folder_without_a_log(tmp_path):
 # --------------------------------------------------------------------------- browser
 
 
-def _chromium() -> str | None:
-    return (
-        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    )
-
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 @pytest.mark.browser
 def test_page_updates_in_headless_chromium(tmp_path, tiny_keras_path):
     """Model served, frames fed by the simulator-protocol client, page checked in Chromium."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = _chromium()
+    chromium = find_chromium()
     if chromium is None:
         pytest.skip("needs Debian's chromium (apt-get install chromium)")
     from drive.runtime import load_predictor
@@ -219,17 +200,7 @@ def test_page_updates_in_headless_chromium(tmp_path, tiny_keras_path):
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         with sync_api.sync_playwright() as pw:
-            # A fresh profile per run (Playwright's way of passing --user-data-dir).
-            browser = pw.chromium.launch_persistent_context(
-                tmp_path / "profile",
-                executable_path=chromium,
-                headless=True,
-                args=CHROMIUM_FLAGS[1:],
-                viewport={"width": 1366, "height": 800},
-            )
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{srv.port}/")
-            page.wait_for_function("document.getElementById('conn').textContent === 'live'")
+            browser, page = open_dashboard(pw, tmp_path / "profile", srv.port, chromium)
             with SimulatorClient(srv.url) as sim:
                 seqs, steers = set(), set()
                 for i in range(60):
