@@ -39,6 +39,7 @@ from benchmarks.mdreport import prepend_section  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "udacity"
 SECONDS = 4.0  # each path is timed for at least this long
 E2E_THREADS = 2  # evaluate.py's default --threads
+LARGEST_BATCH = 64  # tf.function b64
 
 
 CPU_MS: dict[str, float] = {}  # CPU time per frame of the last _rate call, by label
@@ -104,7 +105,7 @@ def model_only(arch: str, frames: np.ndarray) -> dict[str, float]:
         lambda x: model(tf.cast(x, tf.float32), training=False),
         input_signature=[tf.TensorSpec((None, 160, 320, 3), tf.uint8)],
     )
-    rates["tf.function b64"] = _rate(lambda x: fn(x).numpy(), frames, 64)
+    rates["tf.function b64"] = _rate(lambda x: fn(x).numpy(), frames, LARGEST_BATCH)
     return rates
 
 
@@ -139,6 +140,8 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=256, help="in-memory frames for model-only")
     p.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "replay_speed.md")
     args = p.parse_args(argv)
+    if args.frames < LARGEST_BATCH:
+        p.error(f"--frames must be >= {LARGEST_BATCH} (the largest batch timed), got {args.frames}")
     logging.basicConfig(level=logging.WARNING)
     from training.recordings import decode_images, read_recording
 
