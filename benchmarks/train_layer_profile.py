@@ -1,0 +1,114 @@
+"""Where a training step's time goes, layer by layer (any Keras backend).
+
+Inference profiles (``python -m evaluation.explain --profile``) count MACs, and the
+drive server times whole LiteRT calls; neither shows what *training* costs, where
+BatchNorm runs on batch statistics in both directions instead of being folded into
+the previous convolution. This script rebuilds every weighted layer of an
+architecture as a one-layer model on a random input of the shape it receives in the
+full network, and times ``train_on_batch`` (forward, backward, Adam update) on it::
+
+    python benchmarks/train_layer_profile.py --arch eff-slim base --batch-size 16
+    KERAS_BACKEND=jax python benchmarks/train_layer_profile.py --arch eff-slim   # GPU
+
+The per-layer times do not add up to a full step exactly (a fused graph overlaps and
+reuses memory; weightless layers such as pooling are not listed), so the script
+also prints the full model's step time beside their sum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import keras
+import numpy as np
+
+import models
+
+
+def step_ms(model: keras.Model, x: np.ndarray, repeats: int) -> float:
+    y = np.zeros((x.shape[0],) + tuple(model.output.shape[1:]), np.float32)
+    model.train_on_batch(x, y)  # build, compile, warm up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.train_on_batch(x, y)
+        best = min(best, time.perf_counter() - t0)
+    return 1e3 * best
+
+
+def one_layer_model(layer: keras.layers.Layer) -> keras.Model:
+    config = layer.get_config()
+    config["name"] = f"{layer.name}_alone"
+    clone = type(layer).from_config(config)
+    inp = keras.Input(tuple(layer.input.shape[1:]))
+    model = keras.Model(inp, clone(inp, training=True))
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse")
+    return model
+
+
+def profile(arch: str, batch: int, repeats: int, top: int) -> None:
+    net = models.build_model(arch)
+    rng = np.random.default_rng(0)
+    rows = []
+    for layer in net.layers:
+        if not layer.trainable_weights:
+            continue
+        model = one_layer_model(layer)
+        x = rng.standard_normal((batch,) + tuple(layer.input.shape[1:])).astype(np.float32)
+        rows.append(
+            (
+                layer.name,
+                type(layer).__name__,
+                tuple(layer.input.shape[1:]),
+                step_ms(model, x, repeats),
+            )
+        )
+    net.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse")
+    frames = rng.integers(0, 256, (batch, 160, 320, 3)).astype(np.float32)
+    full = step_ms(net, frames, repeats)
+    total = sum(r[3] for r in rows)
+    by_type: dict[str, float] = {}
+    for r in rows:
+        by_type[r[1]] = by_type.get(r[1], 0.0) + r[3]
+    print(
+        f"\n{arch}: batch {batch}, full train step {full:.1f} ms "
+        f"({batch / full * 1e3:.0f} images/s); "
+        f"sum of {len(rows)} weighted layers alone {total:.1f} ms"
+    )
+    print(
+        "  by layer type: "
+        + ", ".join(
+            f"{k} {v:.1f} ms ({100 * v / total:.0f}%)"
+            for k, v in sorted(by_type.items(), key=lambda kv: -kv[1])
+        )
+    )
+    print(f"  {'layer':24s} {'type':20s} {'input':16s} {'ms':>8s} {'share':>6s}")
+    for name, kind, shape, ms in sorted(rows, key=lambda r: -r[3])[:top]:
+        size = "x".join(map(str, shape))
+        print(f"  {name:24s} {kind:20s} {size:16s} {ms:8.1f} {100 * ms / total:5.1f}%")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--arch", nargs="+", default=["eff-slim", "base"])
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=3, help="timed steps per layer (best is kept)")
+    p.add_argument("--top", type=int, default=12, help="layers listed per architecture")
+    args = p.parse_args(argv)
+    if args.batch_size < 1 or args.repeats < 1:
+        p.error(
+            f"--batch-size and --repeats must be >= 1, got {args.batch_size} and {args.repeats}"
+        )
+    print(
+        f"{keras.backend.backend()} backend, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+    )
+    for arch in args.arch:
+        profile(arch, args.batch_size, args.repeats, args.top)
+
+
+if __name__ == "__main__":
+    main()
