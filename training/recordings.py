@@ -477,7 +477,9 @@ def read_recordings(paths: Iterable[str | os.PathLike]) -> list[Recording]:
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode one frame to a uint8 (160, 320, 3) RGB array (simplejpeg or PIL, identical pixels; never BGR).
+    """Decode one frame to a uint8 (160, 320, 3) RGB array, never BGR.
+
+    simplejpeg decodes JPEGs, Pillow everything else; both give identical pixels.
 
     Raises ImageError naming the file when it is missing, not an image, or not 320x160.
     """
