@@ -39,24 +39,24 @@ def step_ms(model: keras.Model, x: np.ndarray, repeats: int) -> float:
     return 1e3 * best
 
 
-def one_layer_model(layer: keras.layers.Layer) -> keras.Model:
+def one_layer_model(layer: keras.layers.Layer, jit_compile: bool | str) -> keras.Model:
     config = layer.get_config()
     config["name"] = f"{layer.name}_alone"
     clone = type(layer).from_config(config)
     inp = keras.Input(tuple(layer.input.shape[1:]))
     model = keras.Model(inp, clone(inp, training=True))
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse")
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse", jit_compile=jit_compile)
     return model
 
 
-def profile(arch: str, batch: int, repeats: int, top: int) -> None:
+def profile(arch: str, batch: int, repeats: int, top: int, jit_compile: bool | str) -> None:
     net = models.build_model(arch)
     rng = np.random.default_rng(0)
     rows = []
     for layer in net.layers:
         if not layer.trainable_weights:
             continue
-        model = one_layer_model(layer)
+        model = one_layer_model(layer, jit_compile)
         x = rng.standard_normal((batch,) + tuple(layer.input.shape[1:])).astype(np.float32)
         rows.append(
             (
@@ -66,7 +66,7 @@ def profile(arch: str, batch: int, repeats: int, top: int) -> None:
                 step_ms(model, x, repeats),
             )
         )
-    net.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse")
+    net.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse", jit_compile=jit_compile)
     frames = rng.integers(0, 256, (batch, 160, 320, 3)).astype(np.float32)
     full = step_ms(net, frames, repeats)
     total = sum(r[3] for r in rows)
@@ -97,6 +97,12 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3, help="timed steps per layer (best is kept)")
     p.add_argument("--top", type=int, default=12, help="layers listed per architecture")
+    p.add_argument(
+        "--jit-compile",
+        action="store_true",
+        help="compile with XLA (default: Keras' auto: XLA on JAX and on a TensorFlow GPU, "
+        "not with TensorFlow on a CPU-only machine)",
+    )
     args = p.parse_args(argv)
     if args.batch_size < 1 or args.repeats < 1:
         p.error(
@@ -107,7 +113,7 @@ def main(argv=None) -> None:
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
     )
     for arch in args.arch:
-        profile(arch, args.batch_size, args.repeats, args.top)
+        profile(arch, args.batch_size, args.repeats, args.top, args.jit_compile or "auto")
 
 
 if __name__ == "__main__":
