@@ -39,14 +39,17 @@ def step_ms(model: keras.Model, x: np.ndarray, repeats: int) -> float:
     return 1e3 * best
 
 
-def one_layer_model(layer: keras.layers.Layer, jit_compile: bool | str) -> keras.Model:
+def compiled(model: keras.Model, jit_compile: bool | str) -> keras.Model:
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse", jit_compile=jit_compile)
+    return model
+
+
+def one_layer_model(layer: keras.layers.Layer, shape: tuple, jit_compile: bool | str):
     config = layer.get_config()
     config["name"] = f"{layer.name}_alone"
     clone = type(layer).from_config(config)
-    inp = keras.Input(tuple(layer.input.shape[1:]))
-    model = keras.Model(inp, clone(inp, training=True))
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse", jit_compile=jit_compile)
-    return model
+    inp = keras.Input(shape)
+    return compiled(keras.Model(inp, clone(inp)), jit_compile)
 
 
 def profile(arch: str, batch: int, repeats: int, top: int, jit_compile: bool | str) -> None:
@@ -56,19 +59,12 @@ def profile(arch: str, batch: int, repeats: int, top: int, jit_compile: bool | s
     for layer in net.layers:
         if not layer.trainable_weights:
             continue
-        model = one_layer_model(layer, jit_compile)
-        x = rng.standard_normal((batch,) + tuple(layer.input.shape[1:])).astype(np.float32)
-        rows.append(
-            (
-                layer.name,
-                type(layer).__name__,
-                tuple(layer.input.shape[1:]),
-                step_ms(model, x, repeats),
-            )
-        )
-    net.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse", jit_compile=jit_compile)
+        shape = tuple(layer.input.shape[1:])
+        x = rng.standard_normal((batch,) + shape).astype(np.float32)
+        ms = step_ms(one_layer_model(layer, shape, jit_compile), x, repeats)
+        rows.append((layer.name, type(layer).__name__, shape, ms))
     frames = rng.integers(0, 256, (batch, 160, 320, 3)).astype(np.float32)
-    full = step_ms(net, frames, repeats)
+    full = step_ms(compiled(net, jit_compile), frames, repeats)
     total = sum(r[3] for r in rows)
     by_type: dict[str, float] = {}
     for r in rows:
