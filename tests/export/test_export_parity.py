@@ -17,6 +17,8 @@ Tolerances (steering units; the test models' output std is 0.3, see conftest):
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from export_testkit import real_frames
@@ -120,3 +122,13 @@ def test_int8_tflite_float_input_variant_gives_same_outputs(tmp_path, model_fact
         assert runtime.input_dtype == np.dtype(kind)
         outputs.append(runtime.predict(frames))
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6)
+
+
+def test_onnx_int8_needs_only_the_declared_packages(tmp_path, model_factory, frames, monkeypatch):
+    """sympy is not in requirements.txt (onnxruntime does not declare it either): ONNX
+    int8 must not need it. Blocked here, so the machine's own sympy cannot hide it."""
+    monkeypatch.setitem(sys.modules, "sympy", None)  # `import sympy` raises ImportError
+    monkeypatch.delitem(sys.modules, "onnxruntime.tools.symbolic_shape_infer", raising=False)
+    model = model_factory("pilotnet")
+    got = export_and_predict(tmp_path, model, "onnx", frames, "int8", calibration_frames(8))
+    assert got.shape == (len(frames), 1) and np.isfinite(got).all()
