@@ -2,7 +2,9 @@
 
 Models load with ``compile=False`` (a ``.h5`` compiled with ``loss="mse"`` does not
 deserialise otherwise, keras-pitfalls item 4; serving needs no optimizer) and
-``safe_mode=True`` so no code stored in a file is executed.
+``safe_mode=True`` so no code stored in a file is executed. A ``.h5`` saved by Keras 1
+or 2 (a model from the Udacity course) is not handed to Keras at all: the error says,
+in one line, the ``python -m models.legacy`` command that imports it (``models/legacy.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ def load_model(path: str | Path) -> keras.Model:
         raise ModelLoadError(
             f"expected a Keras model file ({', '.join(MODEL_SUFFIXES)}), got {path.name!r}"
         )
+    if path.suffix == ".h5":
+        from models.legacy import legacy_hint  # here: models.legacy imports this module
+
+        hint = legacy_hint(path)
+        if hint:
+            raise ModelLoadError(hint)
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # keras raises many types for corrupt/incompatible files
