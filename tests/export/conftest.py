@@ -5,16 +5,20 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from export_testkit import make_model, real_frames
-
-from export.frames import synthetic_frames
+from export_testkit import make_model, real_or_generated_frames
 
 
 @pytest.fixture(scope="session")
-def frames() -> np.ndarray:
+def frames(ci) -> np.ndarray:
     """16 uint8 frames: real ones from ../shared when present, else generated road scenes."""
-    real = real_frames(16)
-    return real if real is not None else synthetic_frames(16, seed=1).frames
+    return real_or_generated_frames(16, phase=0.5, seed=1, ci=ci)
+
+
+@pytest.fixture(scope="session")
+def calibration_frames(ci):
+    """``calibration_frames(n)``: frames like the checked ones but never the same, as
+    training data is to driving (int8 calibration)."""
+    return lambda n: real_or_generated_frames(n, phase=0.25, seed=7, ci=ci)
 
 
 @pytest.fixture(scope="session")

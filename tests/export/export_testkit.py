@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 from PIL import Image
 
 import models
-from export.frames import recording_frames
+from export.frames import recording_frames, synthetic_frames
 from models.blocks import BN_MOMENTUM
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -25,6 +27,21 @@ def real_frames(n: int, phase: float = 0.5) -> np.ndarray | None:
     if not MOUNTAIN.is_dir():
         return None
     return recording_frames([MOUNTAIN], n, phase=phase).frames
+
+
+def real_or_generated_frames(n: int, *, phase: float, seed: int, ci: bool) -> np.ndarray:
+    """Real frames; without ../shared, generated road scenes, saying so (failing under CI)."""
+    real = real_frames(n, phase=phase)
+    if real is not None:
+        return real
+    if ci:
+        pytest.fail(f"{MOUNTAIN} is absent: under CI the exports are checked on real frames")
+    warnings.warn(
+        f"{MOUNTAIN} is absent: export tests use generated road frames "
+        f"(export.frames.synthetic_frames, seed {seed}) instead of real ones",
+        stacklevel=2,
+    )
+    return synthetic_frames(n, seed=seed).frames
 
 
 def make_model(name: str, frames: np.ndarray, seed: int = 0) -> keras.Model:

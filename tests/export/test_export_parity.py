@@ -21,7 +21,6 @@ import sys
 
 import numpy as np
 import pytest
-from export_testkit import real_frames
 
 from export import convert, load_runtime, synthetic_frames, to_tflite
 
@@ -42,12 +41,6 @@ def export_and_predict(tmp_path, model, fmt, frames, quantize=None, calibration=
     path = tmp_path / f"{model.name}{'.' + quantize if quantize else ''}.{fmt}"
     path.write_bytes(convert(model, fmt, quantize=quantize, calibration=calibration))
     return load_runtime(path).predict(frames)
-
-
-def calibration_frames(n):
-    """Frames like the checked ones but never the same: as training data is to driving."""
-    real = real_frames(n, phase=0.25)
-    return real if real is not None else synthetic_frames(n, seed=7).frames
 
 
 def keras_predict(model, frames):
@@ -78,7 +71,9 @@ def _marks(arch, fmt):
         for q in ("float16", "int8")
     ],
 )
-def test_quantised_export_within_tolerance(tmp_path, model_factory, frames, arch, fmt, quantize):
+def test_quantised_export_within_tolerance(
+    tmp_path, model_factory, frames, calibration_frames, arch, fmt, quantize
+):
     model = model_factory(arch)
     calibration = calibration_frames(32) if quantize == "int8" else None
     expected = keras_predict(model, frames)
@@ -124,7 +119,9 @@ def test_int8_tflite_float_input_variant_gives_same_outputs(tmp_path, model_fact
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6)
 
 
-def test_onnx_int8_needs_only_the_declared_packages(tmp_path, model_factory, frames, monkeypatch):
+def test_onnx_int8_needs_only_the_declared_packages(
+    tmp_path, model_factory, frames, calibration_frames, monkeypatch
+):
     """sympy is not in requirements.txt (onnxruntime does not declare it either): ONNX
     int8 must not need it. Blocked here, so the machine's own sympy cannot hide it."""
     monkeypatch.setitem(sys.modules, "sympy", None)  # `import sympy` raises ImportError
