@@ -3,7 +3,8 @@
 Every model maps a raw ``(160, 320, 3)`` RGB frame with values 0..255 to one
 steering value in -1..1 (wheel angle / 25 degrees, positive = right). Cropping,
 resizing and normalisation are layers at the start of the graph, so training and
-serving cannot diverge. This package imports only keras and numpy.
+serving cannot diverge. This package imports only keras, numpy and h5py (Keras' own
+HDF5 reader, which ``models.legacy`` uses to import Keras 1/2 ``.h5`` files).
 """
 
 from models.io import describe, load_model, parameter_counts
