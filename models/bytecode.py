@@ -383,7 +383,7 @@ def _apply(op: str, left, right):
     raise BytecodeError(f"'{op}' of its input with {'its input' if lx and rx else 'a constant'}")
 
 
-def _follow(info: CodeInfo, instructions, dialect: _Dialect) -> tuple[float, float]:
+def _follow(info: CodeInfo, instructions) -> tuple[float, float]:
     stack: list = []
     for _, name, arg in instructions:
         if name == "LOAD_FAST":
@@ -425,7 +425,7 @@ def affine_map(info: CodeInfo) -> AffineMap:
             reasons.append(f"{dialect.label}: uses operations other than + - * / on numbers")
             continue
         try:
-            scale, offset = _follow(info, instructions, dialect)
+            scale, offset = _follow(info, instructions)
         except (BytecodeError, ZeroDivisionError, OverflowError) as exc:
             reasons.append(f"{dialect.label}: {exc}")
             continue
