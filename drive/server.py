@@ -20,17 +20,26 @@ in the opt-in ``/dashboard`` namespace, off the control path (drive.dashboard).
 
 from __future__ import annotations
 
+import errno
 import functools
+import ipaddress
 import logging
 import math
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass
 
 import socketio
 from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import (
+    LISTEN_QUEUE,
+    WSGIRequestHandler,
+    get_sockaddr,
+    make_server,
+    select_address_family,
+)
 
 from drive.control import SET_SPEED, THROTTLE_MAX, THROTTLE_MIN, PIController
 from drive.dashboard import Dashboard
@@ -56,6 +65,59 @@ RECEIVE_BYTES = 64 * 1024
 #: beyond this bound the model is broken and the safe command goes out instead.
 STEERING_SANITY_LIMIT = 2.0
 SAFE_COMMAND = (0.0, 0.0)
+
+
+class ServerBindError(OSError):
+    """The server's address cannot be bound (the port is taken, or not allowed)."""
+
+
+def port_holder(port: int) -> str | None:
+    """``pid N (command line)`` of the process listening on TCP ``port``, if the OS says."""
+    import psutil
+
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                proc = psutil.Process(conn.pid)
+                command = " ".join(" ".join(proc.cmdline()).split()) or proc.name()
+                return f"pid {conn.pid} ({command[:80]})"
+    except (psutil.Error, OSError):  # not allowed to look: say nothing rather than guess
+        return None
+    return None
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening, or :class:`ServerBindError`.
+
+    Bound here rather than by Werkzeug's ``make_server``, which on failure prints its
+    own text and calls ``sys.exit(1)``: a library caller got ``SystemExit`` and drive.py
+    never reached its own one-line error.
+    """
+    family = select_address_family(host, port)
+    try:
+        return socket.create_server(
+            get_sockaddr(host, port, family), family=family, backlog=LISTEN_QUEUE
+        )
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            holder = port_holder(port)
+            reason = f"port {port} is in use by {holder or 'another program'}"
+        error = ServerBindError(
+            f"cannot listen on {host}:{port}: {reason}; expected a free port "
+            "(stop that program or choose another --port)"
+        )
+        error.errno = exc.errno
+        raise error from exc
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
 class ImplicitConnectServer(socketio.Server):
@@ -135,7 +197,8 @@ class _Answer:
 class DriveServer:
     """Serves a :class:`~drive.runtime.Predictor` to simulator clients.
 
-    ``port=0`` picks a free port (read it back from :attr:`port`). Use
+    ``port=0`` picks a free port (read it back from :attr:`port`); an address that
+    cannot be bound raises :class:`ServerBindError` (an ``OSError``). Use
     :meth:`serve_forever` in the foreground or :meth:`start`/:meth:`shutdown` (or
     ``with``) for a background thread.
     """
@@ -192,11 +255,25 @@ class DriveServer:
             Dashboard(self.sio, predictor, replay_folder=replay_folder) if dashboard else None
         )
         self.app = socketio.WSGIApp(self.sio, self.dashboard.wsgi_app() if self.dashboard else None)
-        self._http = make_server(
-            host, port, self.app, threaded=True, request_handler=_RequestHandler
-        )
+        with listening_socket(host, port) as sock:  # Werkzeug serves a duplicate of it
+            self._http = make_server(
+                host,
+                port,
+                self.app,
+                threaded=True,
+                request_handler=_RequestHandler,
+                fd=sock.fileno(),
+            )
         self.host = host
-        self.port = self._http.server_port
+        self.port = self._http.port
+        if not is_loopback(host):
+            log.warning(
+                "listening on %s:%d, which other machines can reach: there is no "
+                "authentication, so anyone on the network can steer the car and see the "
+                "camera frames and the dashboard (use --host 127.0.0.1 unless that is meant)",
+                host,
+                self.port,
+            )
         self._thread: threading.Thread | None = None
         self._serving = threading.Event()
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import errno
 import io
 import json
 import logging
 import math
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -22,7 +24,7 @@ from PIL import Image
 from werkzeug.serving import make_server
 
 from drive.protocol import MAX_IMAGE_BASE64
-from drive.server import MAX_MESSAGE_BYTES, DriveServer
+from drive.server import MAX_MESSAGE_BYTES, DriveServer, ServerBindError
 from drive.simclient import (
     USER_AGENT,
     SimulatorClient,
@@ -175,23 +177,28 @@ def test_extra_arguments_are_ignored(server, jpeg):
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"),
+    ("value", "expected", "why"),
     [
-        (math.nan, SAFE),
-        (math.inf, SAFE),
-        (50.0, SAFE),  # a broken model: far outside -1..1
-        (1.3, {"steering_angle": "1.000000"}),  # a small overshoot is clamped
-        (-1.3, {"steering_angle": "-1.000000"}),
-        (RuntimeError("model blew up"), SAFE),
+        (math.nan, SAFE, "model output nan is not a steering value; safe command"),
+        (math.inf, SAFE, "model output inf is not a steering value; safe command"),
+        # a broken model: far outside -1..1
+        (50.0, SAFE, "model output 50.0 is not a steering value; safe command"),
+        # a small overshoot is clamped
+        (1.3, {"steering_angle": "1.000000"}, "model output 1.300 clamped to +-1"),
+        (-1.3, {"steering_angle": "-1.000000"}, "model output -1.300 clamped to +-1"),
+        (RuntimeError("model blew up"), SAFE, "telemetry handler failed; answering the safe"),
     ],
 )
-def test_model_outputs_that_cannot_be_sent(value, expected, jpeg, caplog):
+def test_model_outputs_that_cannot_be_sent(value, expected, why, jpeg, caplog):
     caplog.set_level(logging.WARNING, logger="drive.server")
     with DriveServer(StubPredictor(value), port=0) as srv, SimulatorClient(srv.url) as client:
         reply = client.send_telemetry(jpeg, 0, 0, 9.0)
         assert reply.data.items() >= expected.items()
         client.send_telemetry(jpeg, 0, 0, 9.0)  # still serving
-    assert caplog.records, "a warning says why"
+    says_why = [r for r in caplog.records if r.name == "drive.server" and why in r.getMessage()]
+    assert says_why, [f"{r.name}: {r.getMessage()}" for r in caplog.records]
+    if isinstance(value, Exception):  # the traceback is kept for whoever reads the log
+        assert says_why[0].exc_info and says_why[0].exc_info[1] is value
 
 
 def test_two_clients_get_their_own_replies(jpeg):
@@ -366,3 +373,22 @@ def test_websocket_ping_and_close_frames(server, jpeg):
     while not all(s.closed for s in server.sio.eio.sockets.values()):
         assert time.monotonic() < deadline, "the session outlived its WebSocket"
         time.sleep(0.05)
+
+
+def test_a_busy_port_raises_an_exception_not_system_exit(stub):
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        with pytest.raises(ServerBindError, match=f"cannot listen on 127.0.0.1:{port}: port") as e:
+            DriveServer(stub, port=port)
+    assert isinstance(e.value, OSError) and e.value.errno == errno.EADDRINUSE
+
+
+def test_listening_beyond_loopback_warns_that_anyone_can_steer(stub, caplog):
+    caplog.set_level(logging.WARNING, logger="drive.server")
+    DriveServer(stub, host="127.0.0.1", port=0).shutdown()
+    assert not caplog.records
+    srv = DriveServer(stub, host="0.0.0.0", port=0)
+    srv.shutdown()
+    (record,) = caplog.records
+    assert record.name == "drive.server" and f"0.0.0.0:{srv.port}" in record.getMessage()
+    assert "no authentication" in record.getMessage()
