@@ -63,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overwrite",
         action="store_true",
-        help="record into a non-empty IMAGE_FOLDER, replacing the frames and csv of the "
-        "previous recording (other files are kept)",
+        help="record into IMAGE_FOLDER even if it holds a previous recording: that folder "
+        "is renamed IMAGE_FOLDER.previous-<time> (nothing is deleted) once the model has "
+        "loaded and the port is bound",
     )
     p.add_argument(
         "--log-every",
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from drive.recorder import Recorder, RecordingFolderError, prepare_folder
+    from drive.recorder import Recorder, RecordingFolderError, check_folder
     from drive.runtime import ModelLoadError, load_predictor
     from drive.server import DriveServer
 
@@ -109,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         log.error("--replay %s: expected a recording folder holding drive_log.csv", args.replay)
         return 2
     if args.image_folder:
-        try:  # checked before the model loads: a refusal should not cost seconds
-            prepare_folder(args.image_folder, overwrite=args.overwrite)
+        try:  # checked before the model loads (a refusal should not cost seconds), and
+            # changed only once the model has loaded and the port is bound (below)
+            check_folder(args.image_folder, overwrite=args.overwrite)
         except (RecordingFolderError, OSError) as exc:
             log.error("%s", exc)
             return 2
@@ -136,10 +138,6 @@ def main(argv: list[str] | None = None) -> int:
         info.get("warm_ms", float("nan")),
     )
 
-    recorder = None
-    if args.image_folder:
-        recorder = Recorder(args.image_folder, overwrite=args.overwrite)
-        log.info("recording frames and %s to %s", "drive_log.csv", recorder.folder)
     try:
         server = DriveServer(
             predictor,
@@ -147,14 +145,22 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             speed=args.speed,
             throttle_max=args.throttle_max,
-            recorder=recorder,
             log_every=args.log_every,
             dashboard=not args.no_dashboard,
             replay_folder=args.replay,
         )
-    except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", args.host, args.port, exc)
+    except OSError as exc:  # drive.server.ServerBindError: names the port and its holder
+        log.error("%s", exc)
         return 2
+    recorder = None
+    if args.image_folder:
+        try:
+            recorder = server.recorder = Recorder(args.image_folder, overwrite=args.overwrite)
+        except (RecordingFolderError, OSError) as exc:
+            log.error("%s", exc)
+            server.shutdown()
+            return 2
+        log.info("recording frames and %s to %s", "drive_log.csv", recorder.folder)
     if server.dashboard is not None:
         log.info("dashboard: open http://%s:%d/ in a browser", args.host, server.port)
     log.info("target speed %.1f mph, throttle %g..%g", args.speed, THROTTLE_MIN, args.throttle_max)

@@ -3,8 +3,8 @@
 Frames are written as received (no re-encoding) by a background thread, so disk
 latency never delays a reply. Unlike Udacity's ``drive.py``, which ``rmtree``s an
 existing folder, a non-empty folder is refused unless ``overwrite`` is given, and
-even then only files this recorder writes (``YYYY_MM_DD_HH_MM_SS_mmm*.jpg`` and
-the csv) are removed: nothing else in the folder is touched.
+even then nothing is deleted: the old folder is renamed to
+``FOLDER.previous-YYYYmmdd-HHMMSS`` (everything in it kept) and a new one is made.
 """
 
 from __future__ import annotations
@@ -28,25 +28,42 @@ class RecordingFolderError(ValueError):
     """The recording folder cannot be used (exists with content, or is not a folder)."""
 
 
-def prepare_folder(folder: str | Path, *, overwrite: bool = False) -> Path:
-    """Create ``folder`` or check it can be written; never delete a user's files."""
+def check_folder(folder: str | Path, *, overwrite: bool = False) -> bool:
+    """Raise unless ``folder`` can take a new recording; touches nothing.
+
+    Returns whether a previous recording is there (to be moved aside by
+    :func:`prepare_folder`), so a caller can check before the slow or failing steps
+    (loading the model, binding the port) and change the folder only after them.
+    """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise RecordingFolderError(f"{folder} exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()):
-        if not overwrite:
-            raise RecordingFolderError(
-                f"recording folder {folder} already exists and is not empty; choose a new "
-                "folder, or pass --overwrite to replace the frames and csv of the previous "
-                "recording in it"
-            )
-        removed = 0
-        for item in folder.iterdir():
-            if item.is_file() and (item.name == CSV_NAME or FRAME_PATTERN.match(item.name)):
-                item.unlink()
-                removed += 1
+    occupied = folder.is_dir() and any(folder.iterdir())
+    if occupied and not overwrite:
+        raise RecordingFolderError(
+            f"recording folder {folder} already exists and is not empty; choose a new "
+            "folder, or pass --overwrite to move the previous recording aside to "
+            f"{folder.name}.previous-<time>/ and record into a new {folder.name}/"
+        )
+    return occupied
+
+
+def prepare_folder(folder: str | Path, *, overwrite: bool = False) -> Path:
+    """Create ``folder`` for a recording; a previous one is moved aside, never deleted."""
+    folder = Path(folder)
+    if check_folder(folder, overwrite=overwrite):
+        aside = folder.with_name(f"{folder.name}.previous-{datetime.now():%Y%m%d-%H%M%S}")
+        n = 1
+        while aside.exists():  # two overwrites within a second
+            aside = aside.with_name(f"{aside.name.split('~')[0]}~{n}")
+            n += 1
+        files = sum(1 for _ in folder.iterdir())
+        folder.rename(aside)
         log.warning(
-            "--overwrite: removed %d files of the previous recording in %s", removed, folder
+            "--overwrite: moved the previous recording (%d entries) from %s to %s",
+            files,
+            folder,
+            aside,
         )
     folder.mkdir(parents=True, exist_ok=True)
     return folder

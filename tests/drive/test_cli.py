@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -61,20 +63,64 @@ def test_non_empty_recording_folder_is_refused(tmp_path):
     assert (folder / "keep.txt").read_text() == "mine"
 
 
-def test_prepare_folder_overwrite_removes_only_recorder_files(tmp_path):
-    folder = tmp_path / "rec"
+def _old_recording(folder: Path) -> dict[str, bytes]:
+    """A previous recording plus a note of the user's; returns what it holds."""
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
-    (folder / "2024_01_02_03_04_05_678.jpg").write_bytes(b"old")
-    (folder / "2024_01_02_03_04_05_678_1.jpg").write_bytes(b"old")
-    (folder / CSV_NAME).write_text("old")
+    (folder / "2024_01_02_03_04_05_678.jpg").write_bytes(b"old frame")
+    (folder / "2024_01_02_03_04_05_678_1.jpg").write_bytes(b"old frame 2")
+    (folder / CSV_NAME).write_text("old csv")
+    return _contents(folder)
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_prepare_folder_overwrite_moves_the_previous_recording_aside(tmp_path, caplog):
+    folder = tmp_path / "rec"
+    before = _old_recording(folder)
     with pytest.raises(RecordingFolderError, match="not empty"):
         prepare_folder(folder)
+    assert _contents(folder) == before
     prepare_folder(folder, overwrite=True)
-    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    assert list(folder.iterdir()) == []
+    (aside,) = tmp_path.glob("rec.previous-*")
+    assert _contents(aside) == before  # nothing deleted, the user's note included
+    assert str(aside) in caplog.text
+    prepare_folder(folder, overwrite=True)  # an empty folder: nothing to move
+    assert len(list(tmp_path.glob("rec.previous-*"))) == 1
     (tmp_path / "file").write_text("x")
     with pytest.raises(RecordingFolderError, match="not a folder"):
         prepare_folder(tmp_path / "file")
+
+
+def test_overwrite_with_a_missing_model_leaves_the_recording_alone(tmp_path):
+    folder = tmp_path / "rec"
+    before = _old_recording(folder)
+    out = run("drive.py", str(tmp_path / "nope.h5"), str(folder), "--overwrite")
+    assert out.returncode == 2 and "model not found" in out.stderr
+    assert _contents(folder) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec"]
+
+
+def test_busy_port_is_one_clear_error_and_leaves_the_recording_alone(
+    tmp_path, tiny_keras_path, caplog, capsys
+):
+    from drive.cli import main
+
+    folder = tmp_path / "rec"
+    before = _old_recording(folder)
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        code = main([str(tiny_keras_path), str(folder), "--overwrite", "--port", str(port)])
+    assert code == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and f"127.0.0.1:{port}" in errors[0], errors
+    assert f"port {port} is in use by pid {os.getpid()}" in errors[0]
+    assert "Port" not in capsys.readouterr().err  # not Werkzeug's own text
+    assert _contents(folder) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec"]
 
 
 def test_recording_and_video(tmp_path, jpeg):
