@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
+import cv2
 import numpy as np
 
 WHEELBASE_M = 2.87  # hub z +1.27 / -1.6 in Prefabs/Car.prefab
@@ -241,39 +241,10 @@ def camera_offset_for_car_pose(
 
 
 # ------------------------------------------------------------ view synthesis
-@lru_cache(maxsize=8)
-def _pixel_axes(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel-centre coordinates u (1, W) and v (H, 1), float32, cached read-only."""
-    u = (np.arange(width, dtype=np.float32) + 0.5)[None, :]
-    v = (np.arange(height, dtype=np.float32) + 0.5)[:, None]
-    u.setflags(write=False)
-    v.setflags(write=False)
-    return u, v
-
-
 def first_ground_row(camera: Camera) -> int:
     """Index of the first image row whose pixel centre lies below the horizon
     (57 for the defaults): rows from here on are treated as flat ground."""
     return int(np.clip(math.floor(camera.horizon_row() + 0.5), 0, camera.height))
-
-
-def _warp_coords(h: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Source coords (H', W) of target pixels u (1, W) x v (H', 1) under homography h.
-
-    The grid is regular, so each homogeneous row is a rank-one sum: a u + (b v + c),
-    cheaper than a (3, N) matrix product.
-    """
-    hf = h.astype(np.float32)
-    q = [hf[k, 0] * u + (hf[k, 1] * v + hf[k, 2]) for k in range(3)]
-    w = q[2]
-    # w <= 0: the target ray meets the ground behind the source camera: no source.
-    bad = w <= 1e-6
-    inv_w = 1.0 / np.where(bad, np.float32(1.0), w)
-    us = q[0] * inv_w
-    vs = q[1] * inv_w
-    us[bad] = -1e6
-    vs[bad] = -1e6
-    return us, vs
 
 
 def view_homographies(
@@ -281,13 +252,19 @@ def view_homographies(
     yaw_rad: float,
     camera: Camera = Camera(),  # noqa: B008 - frozen, immutable default
     forward_m: float = 0.0,
+    source: Camera | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(H_ground, H_sky): target pixel -> source pixel for the synthesised camera.
 
-    H_ground = G_src @ inv(G_tgt) for flat ground below the horizon; H_sky is the
-    rotation-only homography for points at infinity above it.
+    The target is ``camera`` displaced by ``lateral_m``/``forward_m`` and turned by
+    ``yaw_rad``; the source is the recorded camera ``source`` (default: ``camera``
+    itself, undisplaced; a side camera of the same car gives a real view 0.8 m to
+    the side). H_ground = G_src @ inv(G_tgt) for flat ground below the horizon;
+    H_sky is the rotation-only homography for points at infinity above it (the
+    side cameras are parallel to the centre one, so only the yaw matters there).
     """
-    g_src = camera.ground_homography()
+    src = camera if source is None else source
+    g_src = src.ground_homography()
     g_tgt = camera.ground_homography(lateral_m, forward_m, yaw_rad)
     return g_src @ np.linalg.inv(g_tgt), camera.rotation_homography(yaw_rad)
 
@@ -303,17 +280,6 @@ def pack_rgb(image: np.ndarray) -> np.ndarray:
     rgba = np.zeros((h * w, 4), dtype=np.uint8)
     rgba[:, :3] = image.reshape(h * w, 3)
     return rgba.view(np.uint32).ravel()
-
-
-def sample_bilinear(
-    image: np.ndarray, us: np.ndarray, vs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bilinear samples of an RGB uint8 ``image`` (H, W, 3) at continuous coords.
-
-    Returns (uint8 samples (N, 3), valid (N,)); see :func:`sample_packed`.
-    """
-    h, w = image.shape[:2]
-    return sample_packed(pack_rgb(image), w, h, us, vs)
 
 
 def sample_packed(
@@ -355,6 +321,29 @@ def sample_packed(
     return out.view(np.uint8).reshape(-1, 4)[:, :3], valid
 
 
+#: Pixel coordinates of this module (centre of pixel [r, c] at (c + 0.5, r + 0.5))
+#: from OpenCV's (centre at (c, r)) and back.
+_FROM_CV = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+_TO_CV = np.linalg.inv(_FROM_CV)
+
+
+def _warp_rows(
+    image: np.ndarray, h: np.ndarray, row0: int, rows: int, border: int, value=0
+) -> np.ndarray:
+    """Rows ``row0 .. row0+rows`` of the view whose pixel p samples ``image`` at h(p)
+    (bilinear, OpenCV); ``border`` is an OpenCV border mode for samples outside."""
+    shift = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, float(row0)], [0.0, 0.0, 1.0]])
+    m = _TO_CV @ h @ _FROM_CV @ shift
+    return cv2.warpPerspective(
+        image,
+        m,
+        (image.shape[1], rows),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=border,
+        borderValue=value,
+    )
+
+
 def synthesize_view(
     image: np.ndarray,
     lateral_m: float,
@@ -363,19 +352,26 @@ def synthesize_view(
     *,
     forward_m: float = 0.0,
     fill: int | None = 0,
+    source: Camera | None = None,
+    keep: np.ndarray | None = None,
+    keep_image: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """View of a displaced/turned camera synthesised from a recorded frame (NVIDIA).
 
     ``lateral_m`` > 0 moves the camera to the **right**, ``yaw_rad`` > 0 turns it to
     the **right** (clockwise seen from above) about its own vertical axis;
     ``forward_m`` > 0 moves it forward.  Use :func:`camera_offset_for_car_pose` to
-    turn a car displacement (about the rear axle) into these numbers.
+    turn a car displacement (about the rear axle) into these numbers.  ``image`` was
+    taken by ``source`` (default: ``camera`` at its own mount; pass a side camera's
+    :class:`Camera` to synthesise the centre view from a side frame).
 
     Pixels below the horizon are treated as flat ground, those above as infinitely
-    far (rotation only), both sampled bilinearly.  Returns ``(view, valid)``: the
-    uint8 (H, W, 3) view and a bool (H, W) mask that is False where the source fell
-    outside the recorded image; those pixels get ``fill`` (or the clamped border
-    colour when ``fill`` is None).
+    far (rotation only), both sampled bilinearly (OpenCV).  Returns ``(view,
+    valid)``: the uint8 (H, W, 3) view and a bool (H, W) mask that is False where
+    the source fell outside the recorded image; those pixels get ``fill``, or with
+    ``fill=None`` the nearest recorded pixel (border replication: nothing black).
+    ``keep`` (bool (H, W)) marks pixels fixed to the car, such as the bonnet: they
+    are copied unwarped from ``keep_image`` (default ``image``) and count as valid.
     """
     img = np.asarray(image)
     if img.shape != (camera.height, camera.width, 3):
@@ -386,14 +382,38 @@ def synthesize_view(
         )
     if img.dtype != np.uint8:
         raise ValueError(f"image must be uint8. Received: dtype={img.dtype}")
-    u, v = _pixel_axes(camera.width, camera.height)
     split = first_ground_row(camera)
-    h_ground, h_sky = view_homographies(lateral_m, yaw_rad, camera, forward_m)
-    us_s, vs_s = _warp_coords(h_sky, u, v[:split])
-    us_g, vs_g = _warp_coords(h_ground, u, v[split:])
-    samples, valid = sample_bilinear(
-        img, np.concatenate([us_s, us_g]), np.concatenate([vs_s, vs_g])
-    )
+    h_ground, h_sky = view_homographies(lateral_m, yaw_rad, camera, forward_m, source)
+    border = cv2.BORDER_REPLICATE if fill is None else cv2.BORDER_CONSTANT
+    value = (0, 0, 0) if fill is None else (fill, fill, fill)
+    ones = np.full(img.shape[:2], 255, np.uint8)
+    parts, masks = [], []
+    for h, row0, rows in ((h_sky, 0, split), (h_ground, split, camera.height - split)):
+        if rows <= 0:
+            continue
+        parts.append(_warp_rows(img, h, row0, rows, border, value))
+        masks.append(_warp_rows(ones, h, row0, rows, cv2.BORDER_CONSTANT, 0))
+    view = np.concatenate(parts, axis=0)
+    # A sample is valid when its whole 2x2 footprint lies inside the recorded image.
+    valid = np.concatenate(masks, axis=0) == 255
     if fill is not None:
-        samples[~valid] = fill
-    return samples.reshape(img.shape), valid.reshape(camera.height, camera.width)
+        view[~valid] = fill
+    if keep is not None:
+        fixed = img if keep_image is None else keep_image
+        view[keep] = fixed[keep]
+        valid |= keep
+    return view, valid
+
+
+def bonnet_mask(camera: Camera = Camera()) -> np.ndarray:  # noqa: B008 - frozen default
+    """Pixels of the simulator car's bonnet in its centre camera (bool (H, W)).
+
+    The bonnet fills the bottom of every real frame, its top edge an arc from row
+    135 at the centre column to about row 152 at the image sides (read off real
+    recordings of the lake, jungle and mountain tracks); it moves with the camera,
+    so a synthesised view shows it where the recorded frame does.
+    """
+    u = (np.arange(camera.width) + 0.5 - camera.cx) / camera.cx
+    top = 135.0 + 17.0 * u**2
+    v = np.arange(camera.height)[:, None] + 0.5
+    return v >= top[None, :]
