@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -61,8 +62,14 @@ def make_video(
     fps: float = 60.0,
     output: str | Path | None = None,
     draw_overlay: bool = True,
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``<folder>.mp4`` (or ``output``) from the recording's frames; returns its path."""
+    """Write ``<folder>.mp4`` (or ``output``) from the recording's frames; returns its path.
+
+    An existing output is refused (``FileExistsError``) unless ``overwrite``; the video
+    is encoded into a temporary file beside it and renamed, so an interrupted run
+    leaves the old video as it was.
+    """
     import imageio.v2 as imageio
 
     folder = Path(folder)
@@ -74,23 +81,30 @@ def make_video(
     if fps <= 0:
         raise ValueError(f"fps must be > 0. Received: fps={fps}")
     output = Path(output) if output else folder.with_suffix(".mp4")
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} already exists; pass --overwrite to replace it")
     commands = read_commands(folder) if draw_overlay else {}
     if draw_overlay and not commands:
         log.warning("no %s in %s: writing the frames without overlay", CSV_NAME, folder)
-    # 320x160 frames are multiples of 16: libx264 encodes them without resizing.
-    with imageio.get_writer(
-        output,
-        fps=fps,
-        codec="libx264",
-        quality=8,
-        macro_block_size=16,
-        ffmpeg_log_level="error",
-    ) as writer:
-        for path in frames:
-            frame = np.asarray(Image.open(path).convert("RGB"))
-            if path.name in commands:
-                frame = overlay(frame, *commands[path.name])
-            writer.append_data(frame)
+    partial = output.with_name(f".{output.stem}.partial-{os.getpid()}{output.suffix}")
+    try:
+        # 320x160 frames are multiples of 16: libx264 encodes them without resizing.
+        with imageio.get_writer(
+            partial,
+            fps=fps,
+            codec="libx264",
+            quality=8,
+            macro_block_size=16,
+            ffmpeg_log_level="error",
+        ) as writer:
+            for path in frames:
+                frame = np.asarray(Image.open(path).convert("RGB"))
+                if path.name in commands:
+                    frame = overlay(frame, *commands[path.name])
+                writer.append_data(frame)
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
     log.info("wrote %d frames at %g fps to %s", len(frames), fps, output)
     return output
 
@@ -101,11 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fps", type=float, default=60.0, help="frames per second (default 60)")
     p.add_argument("--output", default=None, help="output file (default IMAGE_FOLDER.mp4)")
     p.add_argument("--no-overlay", action="store_true", help="do not draw the steering sent")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         make_video(
-            args.image_folder, fps=args.fps, output=args.output, draw_overlay=not args.no_overlay
+            args.image_folder,
+            fps=args.fps,
+            output=args.output,
+            draw_overlay=not args.no_overlay,
+            overwrite=args.overwrite,
         )
     except (OSError, ValueError) as exc:
         log.error("%s", exc)

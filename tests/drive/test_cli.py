@@ -159,6 +159,27 @@ def test_frame_name_format():
     assert frame_name(datetime(2024, 10, 6, 9, 29, 56, 427_900)) == "2024_10_06_09_29_56_427.jpg"
 
 
+def test_video_never_replaces_an_existing_file_without_overwrite(tmp_path, caplog):
+    from drive.video import main as video_main
+
+    folder = tmp_path / "rec"
+    recorder = Recorder(folder)
+    for i in range(3):
+        recorder.record(make_jpeg(seed=i), steering=0.1, throttle=0.2, speed=5.0)
+        time.sleep(0.002)
+    recorder.close()
+    mine = tmp_path / "rec.mp4"
+    mine.write_bytes(b"the user's own video")
+    assert video_main([str(folder)]) == 2
+    assert "rec.mp4 already exists; pass --overwrite" in caplog.text
+    with pytest.raises(FileExistsError):
+        make_video(folder, output=mine)
+    assert mine.read_bytes() == b"the user's own video"
+    assert video_main([str(folder), "--overwrite"]) == 0
+    assert imageio.get_reader(mine).count_frames() == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec", "rec.mp4"]  # no leftovers
+
+
 def test_video_cli_errors(tmp_path):
     out = run("video.py", str(tmp_path / "missing"))
     assert out.returncode == 2 and "no such recording folder" in out.stderr
