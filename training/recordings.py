@@ -26,6 +26,11 @@ for that camera. A side column that names a file absent from ``IMG/`` also gives
 ``None`` but keeps the row, because the centre frame and its label are still good; the
 line numbers are kept in ``Recording.missing_side_lines`` and reported by ``summary()``.
 
+A folder recorded by ``drive.py MODEL FOLDER`` reads the same way: its
+``drive_log.csv`` (header ``image,time,steering,throttle,speed``, frames beside it
+rather than in ``IMG/``) gives centre-only rows with brake 0, so a drive can be
+trained on (``train.py --data FOLDER``) or replayed (``evaluate.py replay``).
+
 Failures of the recording as a whole (path missing, no csv, no ``IMG/``, an unknown
 header, no usable row) raise ``RecordingError``; an unreadable or wrongly sized image
 raises ``ImageError``. Both are ``ValueError`` subclasses whose message names the path,
@@ -52,6 +57,8 @@ import numpy as np
 from PIL import UnidentifiedImageError
 from tqdm import tqdm
 
+from drive.recorder import CSV_COLUMNS as DRIVE_COLUMNS
+from drive.recorder import CSV_NAME as DRIVE_CSV_NAME
 from sim.jpeg import FrameSizeError, decode_rgb
 
 logger = logging.getLogger(__name__)
@@ -73,9 +80,11 @@ SKIP_REASONS = (
     "centre_image_missing",
 )
 
-# center_2024_10_06_09_29_56_427.jpg: local wall-clock time of the recording machine.
+# center_2024_10_06_09_29_56_427.jpg (the simulator) or 2024_10_06_09_29_56_427[_1].jpg
+# (drive.py's recorder): local wall-clock time of the recording machine.
 _STAMP_RE = re.compile(
-    r"^(?:center|left|right)_(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{3})\.(?:jpe?g|webp)$",
+    r"^(?:(?:center|left|right)_)?(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{3})"
+    r"(?:_\d+)?\.(?:jpe?g|webp)$",
     re.IGNORECASE,
 )
 _SEPARATORS_RE = re.compile(r"[\\/]")
@@ -254,20 +263,22 @@ def _locate_csv(path: Path) -> Path:
         return path
     if not path.is_dir():
         raise RecordingError(f"recording path {path} is neither a folder nor a file")
-    csv_path = path / CSV_NAME
-    if csv_path.is_file():
-        return csv_path
+    for name in (CSV_NAME, DRIVE_CSV_NAME):
+        if (path / name).is_file():
+            return path / name
     hint = ""
     nested = sorted(path.glob(f"*/{CSV_NAME}"))
     if nested:
         hint = f"; did you mean {nested[0].parent}?"
     raise RecordingError(
-        f"recording folder {path} has no {CSV_NAME}: expected {CSV_NAME} and {IMG_DIR_NAME}/, "
-        f"found {_listing(path)}{hint}"
+        f"recording folder {path} has no {CSV_NAME}: expected {CSV_NAME} and {IMG_DIR_NAME}/ "
+        f"(or drive.py's {DRIVE_CSV_NAME} beside its frames), found {_listing(path)}{hint}"
     )
 
 
 def _locate_img_dir(csv_path: Path) -> Path:
+    if csv_path.name == DRIVE_CSV_NAME:  # drive.py writes its frames beside the csv
+        return csv_path.parent
     img_dir = csv_path.parent / IMG_DIR_NAME
     if img_dir.is_dir():
         return img_dir
@@ -315,11 +326,11 @@ def _is_header(fields: list[str]) -> bool:
     return any(f.strip().lower() == "steering" for f in fields)
 
 
-def _check_header(fields: list[str], csv_path: Path, line: int) -> None:
+def _check_header(fields: list[str], csv_path: Path, line: int, columns: tuple) -> None:
     found = tuple(f.strip().lower() for f in fields)
-    if found != COLUMNS:
+    if found != columns:
         raise RecordingError(
-            f"{csv_path} line {line}: unexpected header; expected {','.join(COLUMNS)}, "
+            f"{csv_path} line {line}: unexpected header; expected {','.join(columns)}, "
             f"found {','.join(f.strip() for f in fields)}"
         )
 
@@ -332,6 +343,8 @@ def read_recording(path: str | os.PathLike) -> Recording:
     """
     csv_path = _locate_csv(Path(path))
     img_dir = _locate_img_dir(csv_path)
+    drive = csv_path.name == DRIVE_CSV_NAME
+    columns = DRIVE_COLUMNS if drive else COLUMNS
     try:
         on_disk = {p.name for p in os.scandir(img_dir) if p.is_file()}
     except OSError as e:
@@ -351,7 +364,7 @@ def read_recording(path: str | os.PathLike) -> Recording:
     text = _read_text(csv_path)
     if not text.strip():
         raise RecordingError(
-            f"{csv_path} is empty: expected rows of {','.join(COLUMNS)}, found "
+            f"{csv_path} is empty: expected rows of {','.join(columns)}, found "
             f"{len(text.encode())} bytes of whitespace"
         )
 
@@ -375,13 +388,16 @@ def read_recording(path: str | os.PathLike) -> Recording:
             skip(line_no, "unparsable_line", str(e), raw)
             continue
         if not seen_data and not has_header and _is_header(fields):
-            _check_header(fields, csv_path, line_no)
+            _check_header(fields, csv_path, line_no, columns)
             has_header = True
             continue
         seen_data = True
-        if len(fields) != len(COLUMNS):
-            skip(line_no, "column_count", f"expected {len(COLUMNS)}, found {len(fields)}", raw)
+        if len(fields) != len(columns):
+            skip(line_no, "column_count", f"expected {len(columns)}, found {len(fields)}", raw)
             continue
+        if drive:  # image,time,steering,throttle,speed: a centre camera only, no brake
+            image, _time, steering_text, throttle_text, speed_text = fields
+            fields = [image, "", "", steering_text, throttle_text, "0", speed_text]
         values, problem = _parse_numbers(fields[3:])
         if problem:
             skip(line_no, *problem, raw)
@@ -427,7 +443,7 @@ def read_recording(path: str | os.PathLike) -> Recording:
         if not seen_data and not skipped:
             raise RecordingError(
                 f"{csv_path} has a header but no data rows: expected rows of "
-                f"{','.join(COLUMNS)} after it"
+                f"{','.join(columns)} after it"
             )
         raise RecordingError(f"{csv_path} has no usable rows:\n{rec.summary()}")
     if skipped or missing_side:

@@ -228,3 +228,51 @@ def test_drive_py_end_to_end(tmp_path, tiny_keras_path):
     out = run("video.py", str(folder), "--fps", "20")
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "rec.mp4").stat().st_size > 1000
+
+
+def test_a_drive_recording_trains_and_replays_like_a_simulator_one(tmp_path, tiny_keras_path):
+    """drive.py's drive_log.csv is read by the project's own reader: train.py --data
+    FOLDER and evaluate.py replay take a drive recording as they are."""
+    import json
+
+    import numpy as np
+
+    from evaluation.cli import main as evaluate_main
+    from training.cli import main as train_main
+    from training.recordings import read_recording
+
+    class Varying(StubPredictor):  # steering that differs frame to frame
+        def _predict(self, frame):
+            return float(frame[80, 160, 0] / 255 - 0.5)
+
+    sent = {}
+    for name, n in (("drive1", 40), ("drive2", 12)):
+        recorder = Recorder(tmp_path / name)
+        with (
+            DriveServer(Varying(), port=0, recorder=recorder) as srv,
+            SimulatorClient(srv.url) as client,
+        ):
+            sent[name] = [
+                client.send_telemetry(make_jpeg(seed=i), 0, 0, 3.0 + i / 10).steering
+                for i in range(n)
+            ]
+    rec = read_recording(tmp_path / "drive1")
+    assert len(rec) == 40 and rec.skipped == () and rec.has_header
+    np.testing.assert_allclose(rec.steering, sent["drive1"], atol=1e-6)
+    assert np.ptp(rec.steering) > 0.01
+    assert rec.speed[5] == pytest.approx(3.5) and not rec.brake.any() and not rec.has_sides.any()
+    assert np.isfinite(rec.timestamps).all() and (np.diff(rec.timestamps) >= 0).all()
+    assert rec.centre_paths[0].read_bytes() == make_jpeg(seed=0)
+
+    runs = tmp_path / "runs"
+    args = ["--arch", "pilotnet", "--data", str(tmp_path / "drive1"), "--epochs", "1"]
+    args += ["--val-recording", str(tmp_path / "drive2"), "--batch-size", "16"]
+    assert train_main([*args, "--pipeline", "host", "--out", str(runs), "--quiet"]) == 0
+    (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert [r["rows"] for r in config["data_summary"]["recordings"]] == [40, 12]
+
+    out = tmp_path / "replay"
+    replay = ["replay", str(tiny_keras_path), str(tmp_path / "drive1"), "--out", str(out), "-q"]
+    assert evaluate_main(replay) == 0
+    assert json.loads((out / "summary.json").read_text())["pooled"]["n"] == 40
