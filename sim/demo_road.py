@@ -25,6 +25,8 @@ import argparse
 import datetime as dt
 import logging
 import math
+import os
+import shutil
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -734,6 +736,10 @@ def write_demo_recording(
     Output depends only on ``seed`` and ``n_frames`` (and the folder's path).
     Refuses a non-empty ``out_dir`` unless ``overwrite``; overwriting replaces the
     csv and same-named images but deletes nothing.  Returns the csv path.
+
+    A new recording is rendered into a hidden sibling folder and renamed into place
+    when complete, so an interrupted render (Ctrl-C) never leaves a half recording
+    under ``out_dir``'s name: there is a whole recording or none.
     """
     if n_frames < 1:
         raise ValueError(f"n_frames must be >= 1. Received: n_frames={n_frames}")
@@ -742,12 +748,29 @@ def write_demo_recording(
     out = Path(out_dir).resolve()
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"out_dir must be a folder. Received a file: {out}")
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    in_place = out.exists() and any(out.iterdir())
+    if in_place and not overwrite:
         raise FileExistsError(
             f"refusing to write a demo recording into non-empty folder {out}; "
             "choose an empty or new folder, or pass overwrite=True (--overwrite)"
         )
-    img_dir = out / "IMG"
+    if in_place:
+        return _render_recording(out, out, n_frames, seed, jpeg_quality)
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)  # left by a killed run of this process id
+    partial.mkdir(parents=True)
+    try:
+        _render_recording(partial, out, n_frames, seed, jpeg_quality)
+        os.rename(partial, out)  # atomic; replaces an empty ``out`` folder
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return out / "driving_log.csv"
+
+
+def _render_recording(folder: Path, out: Path, n_frames: int, seed: int, quality: int) -> Path:
+    """Render into ``folder``, naming the images by their place in ``out`` in the csv."""
+    img_dir = folder / "IMG"
     img_dir.mkdir(parents=True, exist_ok=True)
     logger.info(
         "writing PROCEDURALLY GENERATED demo data (not a simulator recording): "
@@ -767,18 +790,18 @@ def write_demo_recording(
             view = render_view(
                 track, drive.x[f], drive.y[f], drive.heading[f], cam, s_hint=drive.s[f]
             )
-            path = img_dir / _timestamp_name(name, when)
-            Image.fromarray(view).save(path, quality=jpeg_quality)
-            paths.append(str(path))
+            file_name = _timestamp_name(name, when)
+            Image.fromarray(view).save(img_dir / file_name, quality=quality)
+            paths.append(str(out / "IMG" / file_name))
         numbers = (drive.steering[f], drive.throttle[f], drive.brake[f], drive.speed_mph[f])
         lines.append(",".join(paths + [format_number(n) for n in numbers]) + "\n")
-    csv_path = out / "driving_log.csv"
+    csv_path = folder / "driving_log.csv"
     with open(csv_path, "w", encoding="utf-8", newline="") as fh:
         fh.writelines(lines)
     logger.info(
         "demo recording done: %s (steering mean %+.3f, |steering| mean %.3f, "
         "lateral offset %.2f..%.2f m)",
-        csv_path,
+        out / "driving_log.csv",
         float(drive.steering.mean()),
         float(np.abs(drive.steering).mean()),
         float(drive.lateral_m.min()),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 import models
@@ -133,8 +134,19 @@ def demo_recordings(out: Path) -> tuple[list[str], list[str]]:
     for name, kwargs in (("train", DEMO_TRAIN), ("val", DEMO_VAL)):
         folder = root / f"{name}-seed{kwargs['seed']}-{kwargs['n_frames']}"
         if not (folder / "driving_log.csv").exists():
+            if folder.exists():  # a render interrupted before renders were atomic
+                aside = folder.with_name(
+                    f"{folder.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"
+                )
+                folder.rename(aside)
+                logger.warning(
+                    "demo recording %s had no driving_log.csv (an interrupted render): "
+                    "moved it to %s (delete it when you like) and rendering it again",
+                    folder,
+                    aside,
+                )
             logger.info("rendering demo recording %s (%d frames)", folder, kwargs["n_frames"])
-            write_demo_recording(folder, **kwargs)
+            write_demo_recording(folder, **kwargs)  # atomic: all of it or nothing
         made.append(str(folder))
     return [made[0]], [made[1]]
 

@@ -91,3 +91,39 @@ def test_cli_rejects_unknown_arch(capsys):
     with pytest.raises(SystemExit):
         main(["--arch", "nope"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_an_interrupted_demo_render_leaves_no_half_recording(tmp_path, monkeypatch):
+    import sim.demo_road as demo_road
+
+    calls = []
+    render = demo_road.render_view
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 10:
+            raise KeyboardInterrupt  # the user's Ctrl-C, part way through
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(demo_road, "render_view", interrupted)
+    out = tmp_path / "demo-data" / "train"
+    with pytest.raises(KeyboardInterrupt):
+        write_demo_recording(out, n_frames=8, seed=1)
+    assert list((tmp_path / "demo-data").iterdir()) == []  # neither IMG/ nor a temporary
+
+
+def test_train_recovers_from_a_half_rendered_demo_recording(tmp_path, monkeypatch, caplog):
+    from training import cli
+    from training.recordings import read_recording
+
+    monkeypatch.setattr(cli, "DEMO_TRAIN", dict(n_frames=12, seed=1))
+    monkeypatch.setattr(cli, "DEMO_VAL", dict(n_frames=6, seed=2))
+    half = tmp_path / "demo-data" / "train-seed1-12"
+    (half / "IMG").mkdir(parents=True)  # what an interrupted render used to leave
+    (half / "IMG" / "center_2020_01_01_12_00_00_000.jpg").write_bytes(b"partial")
+    train, val = cli.demo_recordings(tmp_path)
+    assert train == [str(half)] and len(read_recording(half)) == 12
+    assert len(read_recording(val[0])) == 6
+    (aside,) = (tmp_path / "demo-data").glob("train-seed1-12.incomplete-*")
+    assert (aside / "IMG" / "center_2020_01_01_12_00_00_000.jpg").read_bytes() == b"partial"
+    assert "interrupted render" in caplog.text
