@@ -111,7 +111,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--mixed-precision",
         action="store_true",
-        help="bfloat16 compute, float32 weights (device pipeline)",
+        help="bfloat16 compute, float32 weights (device pipeline only; refused on the host one)",
     )
     p.add_argument(
         "--steps-per-execution",
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
         arch=args.arch,
         data=list(args.data),
         val_recordings=list(args.val_recording),
-        epochs=args.epochs or defaults_epochs(args),
+        epochs=args.epochs if args.epochs is not None else defaults_epochs(args),
         batch_size=args.batch_size,
         lr=args.lr,
         val_fraction=args.val_fraction,
@@ -184,6 +184,11 @@ def main(argv=None) -> int:
         steps_per_execution=args.steps_per_execution,
         augment=NO_AUGMENT if args.no_augment else AugmentConfig(),
     )
+    try:  # before the demo data is rendered: a bad setting should not cost 25 s
+        config.validate_settings()
+    except ValueError as exc:
+        logger.error("%s", exc)
+        return 2
     if not config.data:
         if config.val_recordings:
             logger.error("--val-recording needs --data as well")

@@ -82,6 +82,12 @@ class TrainConfig:
         return 0.0 if self.val_recordings else 0.2
 
     def validate(self) -> None:
+        self.validate_settings()
+        if not self.data:
+            raise ValueError("no training data: give --data DIR [DIR ...]")
+
+    def validate_settings(self) -> None:
+        """Everything but the data: checked before the demo data is rendered."""
         if self.arch not in models.ARCHITECTURES:
             known = ", ".join(sorted(models.ARCHITECTURES))
             raise ValueError(f"unknown --arch {self.arch!r}; expected one of: {known}")
@@ -94,8 +100,11 @@ class TrainConfig:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
         if self.pipeline not in ("auto", "host", "device"):
             raise ValueError(f"--pipeline must be auto, host or device, got {self.pipeline!r}")
-        if not self.data:
-            raise ValueError("no training data: give --data DIR [DIR ...]")
+        if self.mixed_precision and self.resolved_pipeline() != "device":
+            raise ValueError(
+                "--mixed-precision needs the device pipeline (--pipeline device, the default "
+                "when a GPU is visible); got the host pipeline, which trains in float32"
+            )
 
 
 class EpochLog(keras.callbacks.Callback):

@@ -127,3 +127,29 @@ def test_train_recovers_from_a_half_rendered_demo_recording(tmp_path, monkeypatc
     (aside,) = (tmp_path / "demo-data").glob("train-seed1-12.incomplete-*")
     assert (aside / "IMG" / "center_2020_01_01_12_00_00_000.jpg").read_bytes() == b"partial"
     assert "interrupted render" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+        (["--epochs", "-3"], "--epochs must be >= 1, got -3"),
+        (
+            ["--mixed-precision", "--pipeline", "host"],
+            "--mixed-precision needs the device pipeline",
+        ),
+    ],
+)
+def test_settings_that_would_be_ignored_are_refused_before_any_work(
+    tmp_path, monkeypatch, caplog, args, message
+):
+    from training import cli
+
+    def must_not_run(*a, **k):
+        raise AssertionError("refused settings must stop before rendering or training")
+
+    monkeypatch.setattr(cli, "demo_recordings", must_not_run)
+    monkeypatch.setattr(cli, "train", must_not_run)
+    assert cli.main([*args, "--out", str(tmp_path), "--quiet"]) == 2
+    (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert message in error
