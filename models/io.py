@@ -10,6 +10,7 @@ in one line, the ``python -m models.legacy`` command that imports it (``models/l
 from __future__ import annotations
 
 import math
+import zipfile
 from pathlib import Path
 
 import keras
@@ -33,6 +34,9 @@ def load_model(path: str | Path) -> keras.Model:
         raise ModelLoadError(
             f"expected a Keras model file ({', '.join(MODEL_SUFFIXES)}), got {path.name!r}"
         )
+    problem = _container_problem(path)
+    if problem:
+        raise ModelLoadError(f"could not load {path}: not a loadable Keras model ({problem})")
     if path.suffix == ".h5":
         from models.legacy import legacy_hint  # here: models.legacy imports this module
 
@@ -47,6 +51,31 @@ def load_model(path: str | Path) -> keras.Model:
         ) from exc
     check_signature(model, source=str(path))
     return model
+
+
+#: The first bytes of an HDF5 file (at offset 0, or 512, 1024, ... after a user block).
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _container_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be the container its suffix promises, or None.
+
+    Checked before Keras, whose message for a corrupt ``.keras`` is "File not found"
+    (its zip reader's failure passed on as a missing file).
+    """
+    size = path.stat().st_size
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        return f"expected a .keras zip archive, found {size} bytes that are not one"
+    if path.suffix == ".h5":
+        with path.open("rb") as f:
+            offset = 0
+            while offset + len(HDF5_SIGNATURE) <= size:
+                f.seek(offset)
+                if f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+                    return None
+                offset = 512 if offset == 0 else 2 * offset
+        return f"expected an HDF5 file, found {size} bytes without its signature"
+    return None
 
 
 def check_signature(model: keras.Model, *, source: str = "model") -> None:

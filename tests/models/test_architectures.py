@@ -90,13 +90,34 @@ def test_unknown_architecture_names_the_choices():
         models.build_model("nope")
 
 
+def _truncated_keras_file(tmp_path) -> bytes:
+    """The first half of a real .keras file: what an interrupted copy leaves."""
+    import keras
+
+    inp = keras.Input((4,))
+    keras.Model(inp, keras.layers.Dense(1)(inp)).save(tmp_path / "whole.keras")
+    content = (tmp_path / "whole.keras").read_bytes()
+    return content[: len(content) // 2]
+
+
 def test_load_rejects_missing_and_corrupt_files(tmp_path):
     with pytest.raises(ModelLoadError, match="not found"):
         models.load_model(tmp_path / "absent.h5")
     bad = tmp_path / "model.h5"
     bad.write_bytes(b"not an hdf5 file")
-    with pytest.raises(ModelLoadError, match="could not load"):
+    with pytest.raises(ModelLoadError, match="could not load") as e:
         models.load_model(bad)
+    assert f"{bad}: not a loadable Keras model (expected an HDF5 file, found 16 bytes" in str(
+        e.value
+    )
+    for content in (b"not a zip file", _truncated_keras_file(tmp_path)):
+        corrupt = tmp_path / "corrupt.keras"
+        corrupt.write_bytes(content)
+        with pytest.raises(ModelLoadError) as e:
+            models.load_model(corrupt)
+        message = str(e.value)
+        assert f"could not load {corrupt}: not a loadable Keras model" in message
+        assert "expected a .keras zip archive" in message and "not found" not in message
     with pytest.raises(ModelLoadError, match="expected a Keras model file"):
         models.load_model(bad.rename(tmp_path / "model.txt"))
 
