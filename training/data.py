@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import keras
 import numpy as np
 
 from training.augment import AugmentConfig, augment_batch
-from training.recordings import Recording, decode_images
+from training.recordings import Recording, decode_images_skipping
 
 logger = logging.getLogger(__name__)
 
 CENTRE, LEFT, RIGHT = 0, 1, 2
 CAMERA_NAMES = ("centre", "left", "right")
 
+#: Undecodable files named per recording in a run's data summary (all are counted).
+UNREADABLE_EXAMPLES = 5
 #: Histogram bins for balancing: 21 bins of 0.1 with one centred on 0 (straight).
 BALANCE_EDGES = np.linspace(-1.05, 1.05, 22)
 
@@ -114,11 +117,13 @@ def prepare(
 ) -> TrainingData:
     """Split, pick the images that are needed, decode them once, report what was done."""
     paths: list = []
+    owner: list[int] = []  # per frame: its recording's index in per_recording
     row_frames, row_labels, val_frames, val_labels = [], [], [], []
     per_recording = []
 
     def add(path) -> int:
         paths.append(path)
+        owner.append(len(per_recording))
         return len(paths) - 1
 
     held_out = {id(r) for r in val_recordings}
@@ -160,15 +165,27 @@ def prepare(
         raise ValueError("no training rows: every recording was used for validation")
     if not val_labels:
         raise ValueError("no validation rows: give --val-recording or a --val-fraction above 0")
-    frames = decode_images(paths, progress=progress, desc="decoding frames")
+    frames, unreadable = decode_images_skipping(paths, progress=progress, desc="decoding frames")
+    row_frames_a = np.asarray(row_frames, np.int64).reshape(-1, 3)
     row_labels_a = np.asarray(row_labels, np.float32)
+    val_frames_a = np.asarray(val_frames, np.int64)
     val_labels_a = np.asarray(val_labels, np.float32)
+    if unreadable:
+        row_frames_a, row_labels_a, val_frames_a, val_labels_a = _skip_unreadable(
+            unreadable,
+            owner,
+            per_recording,
+            row_frames_a,
+            row_labels_a,
+            val_frames_a,
+            val_labels_a,
+        )
     balanced = balance_indices(row_labels_a, settings.balance_cap, np.random.default_rng(0))
     summary = {
         "recordings": per_recording,
-        "train_rows": len(row_labels),
-        "val_frames": len(val_labels),
-        "decoded_frames": len(paths),
+        "train_rows": len(row_labels_a),
+        "val_frames": len(val_labels_a),
+        "decoded_frames": len(paths) - len(unreadable),
         "side_cameras": settings.side_cameras,
         "side_correction": settings.side_correction,
         "balance": {
@@ -184,12 +201,60 @@ def prepare(
     }
     return TrainingData(
         frames=frames,
-        train_row_frames=np.asarray(row_frames, np.int64).reshape(-1, 3),
+        train_row_frames=row_frames_a,
         train_row_labels=row_labels_a,
-        val_frames=np.asarray(val_frames, np.int64),
+        val_frames=val_frames_a,
         val_labels=val_labels_a,
         summary=summary,
     )
+
+
+def _skip_unreadable(unreadable, owner, per_recording, rows, labels, val, val_labels):
+    """Drop what an undecodable image was needed for, as a missing one would have been.
+
+    A centre frame takes its training row (or validation frame) with it; a side frame
+    only stops that camera being drawn. Each recording's summary counts them under
+    ``skipped`` (``centre_image_unreadable``, ``side_image_unreadable``) and names the
+    files, and a warning says the same.
+    """
+    bad = np.fromiter(unreadable, np.int64)
+    centre_bad = np.isin(rows[:, CENTRE], bad)
+    side_bad = np.isin(rows, bad) & (np.arange(3) != CENTRE)
+    val_bad = np.isin(val, bad)
+    dropped_train = Counter(owner[i] for i in rows[centre_bad, CENTRE])
+    dropped_val = Counter(owner[i] for i in val[val_bad])
+    sides = Counter(owner[i] for i in rows[side_bad])
+    for k, entry in enumerate(per_recording):
+        files = sorted(i for i in unreadable if owner[i] == k)
+        if not files:
+            continue
+        centre = dropped_train[k] + dropped_val[k]
+        for reason, n in (("centre_image_unreadable", centre), ("side_image_unreadable", sides[k])):
+            if n:
+                entry["skipped"][reason] = n
+        entry["train_rows"] -= dropped_train[k]
+        entry["val_rows"] -= dropped_val[k]
+        entry["side_frames"] -= sides[k]
+        entry["unreadable_images"] = [str(unreadable[i]) for i in files[:UNREADABLE_EXAMPLES]]
+        logger.warning(
+            "recording %r: %d images cannot be decoded and were skipped (%d training rows "
+            "and %d validation frames dropped, %d side frames unused)%s: %s",
+            entry["name"],
+            len(files),
+            dropped_train[k],
+            dropped_val[k],
+            sides[k],
+            f", the first {UNREADABLE_EXAMPLES}" if len(files) > UNREADABLE_EXAMPLES else "",
+            "; ".join(entry["unreadable_images"]),
+        )
+    rows = rows[~centre_bad]
+    rows[side_bad[~centre_bad]] = -1
+    labels = labels[~centre_bad]
+    if not len(labels):
+        raise ValueError("no training rows left: no training row's centre image can be decoded")
+    if val_bad.all():
+        raise ValueError("no validation frames left: none of their images can be decoded")
+    return rows, labels, val[~val_bad], val_labels[~val_bad]
 
 
 class TrainSequence(keras.utils.PyDataset):

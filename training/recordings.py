@@ -33,8 +33,10 @@ trained on (``train.py --data FOLDER``) or replayed (``evaluate.py replay``).
 
 Failures of the recording as a whole (path missing, no csv, no ``IMG/``, an unknown
 header, no usable row) raise ``RecordingError``; an unreadable or wrongly sized image
-raises ``ImageError``. Both are ``ValueError`` subclasses whose message names the path,
-what was expected and what was found.
+raises ``ImageError`` from :func:`load_image` and :func:`decode_images`, while
+:func:`decode_images_skipping` (training) carries on and reports it. Both are
+``ValueError`` subclasses whose message names the path, what was expected and what
+was found.
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ import logging
 import math
 import os
 import re
-import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -529,31 +530,50 @@ def decode_images(
 ) -> np.ndarray:
     """Decode many frames into one preallocated uint8 array of shape (N, 160, 320, 3), RGB.
 
+    Raises ImageError for the first file (in order) that cannot be decoded; see
+    :func:`decode_images_skipping` to carry on past such files.
+    """
+    frames, unreadable = decode_images_skipping(paths, progress, desc, workers)
+    if unreadable:
+        raise unreadable[min(unreadable)]
+    return frames
+
+
+def decode_images_skipping(
+    paths: Sequence[str | os.PathLike],
+    progress: bool = True,
+    desc: str = "decoding frames",
+    workers: int | None = None,
+) -> tuple[np.ndarray, dict[int, ImageError]]:
+    """Decode many frames into one preallocated uint8 array of shape (N, 160, 320, 3), RGB.
+
+    A file that cannot be decoded (corrupt, truncated, wrong size, gone) does not stop
+    the others: its slot stays zeros and ``unreadable`` maps its index to the
+    ImageError naming it.
+
     A thread pool does the work: PIL releases the GIL while it decodes a JPEG. Measured on
     the lake recording (akbari_lake, 5,193 frames, all three cameras, files in page cache)
     on the 2-core development machine: about 2,000 frames/s (1,850-2,230 over runs) with
     the default workers against 1,000-1,450 frames/s on one thread, i.e. ~2.6 s for the
     whole recording; when other jobs shared the CPUs it fell to ~1,000 frames/s.
 
-    Raises ImageError for the first file that fails; the rest are cancelled.
     """
     paths = [Path(p) for p in paths]
     out = np.empty((len(paths), *IMAGE_SHAPE), dtype=np.uint8)
+    unreadable: dict[int, ImageError] = {}
     if not paths:
-        return out
+        return out, unreadable
     if workers is None:
         workers = min(32, (os.cpu_count() or 1) + 2)
     if workers < 1:
         raise ValueError(f"workers must be >= 1. Received: workers={workers}")
-    failed = threading.Event()
 
     def work(i: int) -> None:
-        if not failed.is_set():
-            try:
-                _decode_into(paths[i], out[i])
-            except BaseException:
-                failed.set()
-                raise
+        try:
+            _decode_into(paths[i], out[i])
+        except ImageError as e:
+            out[i] = 0
+            unreadable[i] = e
 
     with (
         tqdm(total=len(paths), desc=desc, unit="frame", disable=not progress) as bar,
@@ -561,4 +581,4 @@ def decode_images(
     ):
         for _ in pool.map(work, range(len(paths))):
             bar.update(1)
-    return out
+    return out, unreadable

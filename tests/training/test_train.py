@@ -153,3 +153,37 @@ def test_settings_that_would_be_ignored_are_refused_before_any_work(
     assert cli.main([*args, "--out", str(tmp_path), "--quiet"]) == 2
     (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert message in error
+
+
+def test_undecodable_images_are_skipped_and_counted_like_missing_ones(tmp_path, caplog):
+    from training.data import DataSettings, prepare
+    from training.recordings import read_recording
+
+    write_demo_recording(tmp_path / "train", n_frames=30, seed=1)
+    write_demo_recording(tmp_path / "val", n_frames=10, seed=2)
+    train_rec, val_rec = read_recording(tmp_path / "train"), read_recording(tmp_path / "val")
+    broken = {
+        train_rec.rows[3].centre: lambda b: b[: len(b) // 3],  # a truncated copy
+        train_rec.rows[5].left: lambda b: b"not a jpeg at all",
+        val_rec.rows[2].centre: lambda b: b"\xff\xd8" + bytes(100),
+    }
+    for path, damage in broken.items():
+        path.write_bytes(damage(path.read_bytes()))
+    settings = DataSettings(val_fraction=0.0, balance_cap=0.0)
+    data = prepare([train_rec], [val_rec], settings, progress=False)
+
+    train_summary, val_summary = data.summary["recordings"]
+    assert train_summary["skipped"] == {"centre_image_unreadable": 1, "side_image_unreadable": 1}
+    assert val_summary["skipped"] == {"centre_image_unreadable": 1}
+    assert (train_summary["train_rows"], val_summary["val_rows"]) == (29, 9)
+    named = " ".join(train_summary["unreadable_images"] + val_summary["unreadable_images"])
+    assert all(str(path) in named for path in broken)
+    assert all(str(path) in caplog.text for path in broken)
+    assert len(data.train_row_labels) == 29 and len(data.val_labels) == 9
+    assert data.summary["train_rows"] == 29 and data.summary["val_frames"] == 9
+    np.testing.assert_array_equal(
+        data.train_row_labels, np.delete(train_rec.steering, 3).astype(np.float32)
+    )
+    used = np.concatenate([data.train_row_frames[data.train_row_frames >= 0], data.val_frames])
+    assert not (data.frames[used].reshape(len(used), -1).max(axis=1) == 0).any()  # no blanks
+    assert (data.train_row_frames[:, 1] >= 0).sum() == 28  # row 5's left camera dropped
