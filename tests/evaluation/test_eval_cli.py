@@ -145,6 +145,21 @@ def test_calibrate_finds_the_demo_camera_and_closed_loop_reads_it(demo_log, tmp_
         load_camera(bad)
 
 
+def _keras_replay_mae(model_path, log) -> float:
+    """Mean |Keras prediction - human steering| over the log's centre frames, computed
+    here without the evaluation package: what compare's replay MAE must equal."""
+    import keras
+    import numpy as np
+
+    from training.recordings import decode_images, read_recording
+
+    rec = read_recording(log)
+    model = keras.models.load_model(model_path, compile=False)
+    frames = decode_images(rec.centre_paths, progress=False).astype(np.float32)
+    predicted = model.predict(frames, verbose=0)[:, 0]
+    return float(np.mean(np.abs(predicted - rec.steering)))
+
+
 def test_compare_report(tiny_model_path, tiny_run, demo_log, tmp_path):
     out = tmp_path / "cmp"
     code = main(
@@ -170,7 +185,10 @@ def test_compare_report(tiny_model_path, tiny_run, demo_log, tmp_path):
     assert a["macs"] > 0 and a["latency"]["p50_ms"] > 0
     sizes = a["size_bytes"]
     assert sizes["h5_with_optimizer"] > sizes["h5_no_optimizer"] > 0 and sizes["keras"] > 0
-    assert a["replay"]["mae"] >= 0 and a["closed_loop"]["autonomy_bounded_percent"] is not None
+    assert a["replay"]["mae"] == pytest.approx(
+        _keras_replay_mae(tiny_model_path, demo_log), abs=1e-4
+    )
+    assert a["closed_loop"]["autonomy_bounded_percent"] is not None
     report = (out / "report.md").read_text()
     assert "| tiny |" in report
     for name in (
