@@ -52,15 +52,21 @@ def test_loads_the_official_test_split():
     assert np.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
+#: Test accuracy each net must pass after 4 epochs on 400 digits (chance is 0.1 on the
+#: 100 held-out ones). Measured with seed 0: baseline 0.90, effnet 0.89, effnet-plus
+#: 0.48; effnet-plus's global-average-pool head learns slowest (0.953 after 10 epochs
+#: on 8,000 digits, docs/slimming.md). Even 0.3 is beyond chance by a wide margin.
+LEARNED = {"baseline": 0.8, "effnet": 0.8, "effnet-plus": 0.3}
+
+
 @needs_mnist
-def test_one_epoch_on_a_few_hundred_digits(capsys):
-    results = run(1, limit=250)
-    assert [r.name for r in results] == list(NETS)
-    for r in results:
-        assert 0.0 <= r.accuracy <= 1.0 and r.macs > 0 and r.train_s > 0
-    # Learning happened for the baseline (chance is 0.1 on 50 test digits).
-    assert results[0].accuracy > 0.2
-    assert "| baseline | 147,658 |" in table(results, n_train=200, n_test=50, epochs=1)
+def test_every_net_learns_from_a_few_hundred_digits():
+    results = run(4, limit=500, batch_size=32)
+    assert [r.name for r in results] == list(NETS) == list(LEARNED)
+    accuracy = {r.name: r.accuracy for r in results}
+    assert all(accuracy[name] > bound for name, bound in LEARNED.items()), accuracy
+    assert all(r.macs > 0 and r.train_s > 0 for r in results)
+    assert "| baseline | 147,658 |" in table(results, n_train=400, n_test=100, epochs=4)
 
 
 @needs_mnist
