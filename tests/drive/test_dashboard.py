@@ -15,7 +15,7 @@ from drive_testkit import StubPredictor, make_jpeg
 
 from drive import cli
 from drive.browser import find_chromium, open_dashboard
-from drive.dashboard import NAMESPACE, STATIC_DIR, Dashboard
+from drive.dashboard import MAX_QUEUED, NAMESPACE, STATIC_DIR, Dashboard
 from drive.recorder import Recorder
 from drive.server import DriveServer
 from drive.simclient import SimulatorClient
@@ -67,7 +67,11 @@ def test_page_and_its_files_are_served_without_any_download(dash_server):
         assert _get(base + src.decode())[0] == 200
     for path in STATIC_DIR.iterdir():
         assert not re.search(r"https?://", path.read_text()), path
-    assert _get(base + "/static/../server.py")[0] == 404
+    # Path traversal, aimed at a file that is really there one folder up.
+    assert (STATIC_DIR.parent / "server.py").is_file()
+    for escape in ("../server.py", "..%2Fserver.py", "%2E%2E%2Fserver.py"):
+        status, body = _get(base + "/static/" + escape)
+        assert status == 404 and b"DriveServer" not in body, escape
 
 
 def test_browser_namespace_gets_frames_and_figures_while_simulator_drives(dash_server, jpeg):
@@ -116,13 +120,33 @@ def test_pushes_are_rate_limited_and_dropped_not_queued(dash_server, jpeg):
     assert len(images) <= (elapsed + 0.4) * 10 + 2
 
 
-def test_a_backed_up_browser_misses_pushes(dash_server):
+def test_a_browser_that_stops_reading_misses_pushes_instead_of_queueing_them(dash_server, jpeg):
+    """A real Engine.IO polling client joins /dashboard, then stops polling: the pushes
+    meant for it are skipped (its server-side queue stays short), and once it reads
+    again they reach it."""
     dash = dash_server.dashboard
-    dash.browsers.add("fake")
-    dash._backlog = lambda sid: 5
-    dash.observe(kind="ok", frame=None)
-    assert dash.publish() and dash.skipped >= 1
-    dash.browsers.discard("fake")
+    base = f"http://127.0.0.1:{dash_server.port}/socket.io/?EIO=4&transport=polling"
+    _, handshake = _get(base)
+    sid = json.loads(handshake[handshake.index(b"{") :])["sid"]
+    join = urllib.request.Request(f"{base}&sid={sid}", data=b"40/dashboard,", method="POST")
+    urllib.request.urlopen(join, timeout=5).read()
+    assert _wait(lambda: len(dash.browsers) == 1)
+    queue = dash_server.sio.eio.sockets[sid].queue
+    with SimulatorClient(dash_server.url) as sim:
+        for _ in range(25):  # about 0.5 s: several of the 10 pushes a second
+            sim.send_telemetry(jpeg, 0.0, 0.0, 5.0)
+            time.sleep(0.02)
+        assert _wait(lambda: dash.skipped >= 3)
+        assert queue.qsize() <= MAX_QUEUED + 1  # the join's answer and hello, no pushes
+        assert dash.pushed == 0
+        _, waiting = _get(f"{base}&sid={sid}")  # the browser reads again
+        assert waiting.count(b'"state"') == 0 and b'"hello"' in waiting
+        for _ in range(10):
+            sim.send_telemetry(jpeg, 0.0, 0.0, 5.0)
+            time.sleep(0.02)
+        assert _wait(lambda: dash.pushed >= 1)
+    _, pushed = _get(f"{base}&sid={sid}")
+    assert b'"state"' in pushed
 
 
 def test_no_browser_means_no_encoding(dash_server, jpeg, monkeypatch):
@@ -173,7 +197,12 @@ def test_replay_serves_a_finished_recording(tmp_path):
         status, frame = _get(base + "/replay/frames/" + log["frames"][2]["image"])
         assert status == 200 and frame.startswith(b"\xff\xd8")
         assert _get(base + "/replay/frames/drive_log.csv")[0] == 404
-        assert _get(base + "/replay/frames/..%2Fsecret.jpg")[0] == 404
+        # Path traversal, aimed at a frame-named file that really is one folder up.
+        secret = tmp_path / log["frames"][2]["image"]
+        secret.write_bytes(b"not for the page")
+        for escape in ("..%2F", "%2E%2E%2F", "..%5C"):
+            status, body = _get(base + "/replay/frames/" + escape + secret.name)
+            assert status == 404 and body != b"not for the page", escape
     finally:
         srv.shutdown()
 
@@ -202,16 +231,28 @@ def test_page_updates_in_headless_chromium(tmp_path, tiny_keras_path):
         with sync_api.sync_playwright() as pw:
             browser, page = open_dashboard(pw, tmp_path / "profile", srv.port, chromium)
             with SimulatorClient(srv.url) as sim:
-                seqs, steers = set(), set()
+                seqs = set()
                 for i in range(60):
                     sim.send_telemetry(make_jpeg(seed=i % 7), 0.0, 0.1, 8.0 + i / 10)
                     time.sleep(0.02)
                     seqs.add(page.eval_on_selector("#frame", "c => c.dataset.seq || ''"))
-                    steers.add(page.text_content("#steering"))
                 page.wait_for_function("document.getElementById('total-p50').textContent !== '–'")
                 assert len(seqs - {""}) >= 2  # the frame changed while driving
-                steering = float(page.text_content("#steering"))
-                assert abs(steering - predictor.predict(_frame(make_jpeg(seed=0)))) < 1.0
+                # Then one frame the model steers differently from all the others: the
+                # page must come to show exactly the steering sent for it.
+                earlier = {f"{predictor.predict(_frame(make_jpeg(seed=s))):.3f}" for s in range(7)}
+                last = next(
+                    jpeg
+                    for jpeg in (make_jpeg(seed=s) for s in range(100, 200))
+                    if f"{predictor.predict(_frame(jpeg)):.3f}" not in earlier
+                )
+                reply = sim.send_telemetry(last, 0.0, 0.1, 9.0)
+                shown = f"{predictor.predict(_frame(last)):.3f}"
+                assert f"{reply.steering:.3f}" == shown
+                page.wait_for_function(
+                    f"document.getElementById('steering').textContent === '{shown}'",
+                    timeout=5000,
+                )
                 assert float(page.text_content("#total-p50")) > 0
                 assert float(page.text_content("#fps")) > 0
                 assert "parameters" in page.text_content("#model")
