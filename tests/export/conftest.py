@@ -5,13 +5,19 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from export_testkit import make_model, real_or_generated_frames
+from export_testkit import INT8_FRAMES, make_model, real_or_generated_frames
 
 
 @pytest.fixture(scope="session")
 def frames(ci) -> np.ndarray:
     """16 uint8 frames: real ones from ../shared when present, else generated road scenes."""
     return real_or_generated_frames(16, phase=0.5, seed=1, ci=ci)
+
+
+@pytest.fixture(scope="session")
+def int8_frames(ci) -> np.ndarray:
+    """INT8_FRAMES frames for judging int8 exports, disjoint from the calibration ones."""
+    return real_or_generated_frames(INT8_FRAMES, phase=0.5, seed=2, ci=ci)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,9 @@ UDACITY = SHARED / "data" / "udacity"
 MOUNTAIN = UDACITY / "jclc_mountain"
 #: Spread of the test models' steering output, about that of real driving (0.2-0.3).
 OUTPUT_STD = 0.3
+#: Frames an int8 export is judged on: enough that an output unrelated to the model's
+#: cannot reach the correlation bounds by chance (its correlation has std 1/sqrt(127)).
+INT8_FRAMES = 128
 
 
 def real_frames(n: int, phase: float = 0.5) -> np.ndarray | None:
