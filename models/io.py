@@ -13,6 +13,7 @@ import math
 import zipfile
 from pathlib import Path
 
+import h5py
 import keras
 
 from models import layers as _layers  # noqa: F401  registers custom layers for loading
@@ -53,10 +54,6 @@ def load_model(path: str | Path) -> keras.Model:
     return model
 
 
-#: The first bytes of an HDF5 file (at offset 0, or 512, 1024, ... after a user block).
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
 def _container_problem(path: Path) -> str | None:
     """Why ``path`` cannot be the container its suffix promises, or None.
 
@@ -66,14 +63,7 @@ def _container_problem(path: Path) -> str | None:
     size = path.stat().st_size
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         return f"expected a .keras zip archive, found {size} bytes that are not one"
-    if path.suffix == ".h5":
-        with path.open("rb") as f:
-            offset = 0
-            while offset + len(HDF5_SIGNATURE) <= size:
-                f.seek(offset)
-                if f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
-                    return None
-                offset = 512 if offset == 0 else 2 * offset
+    if path.suffix == ".h5" and not h5py.is_hdf5(path):
         return f"expected an HDF5 file, found {size} bytes without its signature"
     return None
 
