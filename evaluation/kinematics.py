@@ -50,11 +50,16 @@ def arc_step(
 
 
 def integrate_path(
-    dt: np.ndarray, speed_mps: np.ndarray, steering: np.ndarray
+    dt: np.ndarray,
+    speed_mps: np.ndarray,
+    steering: np.ndarray,
+    yaw: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Poses (x, y, heading) and arc length s of n frames from n-1 intervals ``dt``.
 
-    Starts at the origin heading +x; ``steering[i]`` is held from frame i to i+1.
+    Starts at the origin heading +x. Each interval is an arc turning by ``yaw[i]``
+    (rad, > 0 right: the turn measured from the frames) or, without ``yaw``, by the
+    kinematic bicycle's turn for ``steering[i]`` held from frame i to i+1.
     """
     n = len(speed_mps)
     if len(steering) != n or len(dt) != n - 1:
@@ -64,7 +69,13 @@ def integrate_path(
         )
     v = np.asarray(speed_mps, dtype=np.float64)
     ds = 0.5 * (v[1:] + v[:-1]) * np.asarray(dt, dtype=np.float64)
-    k = steering_to_curvature(np.asarray(steering[:-1], dtype=np.float64))
+    if yaw is None:
+        k = steering_to_curvature(np.asarray(steering[:-1], dtype=np.float64))
+    else:
+        if len(yaw) != n - 1:
+            raise ValueError(f"expected {n - 1} turns for {n} frames. Received: {len(yaw)}")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k = np.where(ds > 1e-9, np.asarray(yaw, dtype=np.float64) / ds, 0.0)
     x, y, h = np.zeros(n), np.zeros(n), np.zeros(n)
     for i in range(n - 1):
         x[i + 1], y[i + 1], h[i + 1] = arc_step(x[i], y[i], h[i], k[i], ds[i])
@@ -115,8 +126,16 @@ class ReferencePath:
         return self.y + ROOT_AHEAD_OF_REAR_AXLE_M * np.sin(self.heading)
 
 
-def build_path(rows: np.ndarray, t: np.ndarray, speed_mps: np.ndarray, steering: np.ndarray):
-    x, y, h, s = integrate_path(np.diff(t), speed_mps, steering)
+def build_path(
+    rows: np.ndarray,
+    t: np.ndarray,
+    speed_mps: np.ndarray,
+    steering: np.ndarray,
+    yaw: np.ndarray | None = None,
+) -> ReferencePath:
+    """The path of frames ``rows``; turning from ``yaw`` per interval when given
+    (measured from the frames), else from ``steering`` (kinematic bicycle)."""
+    x, y, h, s = integrate_path(np.diff(t), speed_mps, steering, yaw)
     return ReferencePath(
         rows=np.asarray(rows),
         t=np.asarray(t, dtype=np.float64) - t[0],
