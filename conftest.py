@@ -6,11 +6,15 @@ node socket.io client, no Chromium). Locally a skip stays a skip with its reason
 """
 
 import os
+import tempfile
 
 import pytest
 
 # Quiet TensorFlow's C++ start-up chatter in test output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The closed loop caches odometry and road edges per recording; tests keep theirs in
+# a fresh folder instead of the user's ~/.cache.
+os.environ.setdefault("EFFNET_STEERING_CACHE", tempfile.mkdtemp(prefix="effnet-steering-tests-"))
 
 
 def in_ci() -> bool:

@@ -73,6 +73,69 @@ def _runtime(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _closed_loop_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--criterion",
+        choices=("road", "nvidia"),
+        default="road",
+        help="intervention when a wheel leaves the road estimated from the recording "
+        "(road, the default) or NVIDIA's rule: the car's centre beyond --offset-limit "
+        "from the recorded path or its heading beyond --heading-limit (nvidia)",
+    )
+    p.add_argument(
+        "--offset-limit",
+        type=float,
+        default=1.0,
+        help="--criterion nvidia: distance from the path, m (default 1.0)",
+    )
+    p.add_argument(
+        "--heading-limit",
+        type=float,
+        default=10.0,
+        help="--criterion nvidia: heading error, degrees (default 10)",
+    )
+    p.add_argument(
+        "--path",
+        choices=("images", "steering"),
+        default="images",
+        help="reference path turning as measured from the frames (images, the default) "
+        "or as the logged steering says through a kinematic bicycle (steering)",
+    )
+    p.add_argument(
+        "--car",
+        choices=("fitted", "bicycle"),
+        default="fitted",
+        help="the virtual car's answer to steering: fitted to the recording's measured "
+        "turning (lag, gain; the default) or the plain kinematic bicycle",
+    )
+    p.add_argument("--calibration", type=Path, help="calibration.json from `evaluate.py calibrate`")
+    p.add_argument(
+        "--latency",
+        type=int,
+        default=0,
+        choices=range(0, 4),
+        metavar="FRAMES",
+        help="added latency in frames, 0-3 (default 0)",
+    )
+
+
+def loop_config(args):
+    """The closed loop's :class:`LoopConfig` from parsed options (ValueError when
+    they make no sense)."""
+    from evaluation.calibrate import load_camera
+    from evaluation.closed_loop import LoopConfig
+    from sim.camera import Camera
+
+    camera = load_camera(args.calibration) if args.calibration else Camera()
+    return LoopConfig(
+        criterion=args.criterion,
+        offset_limit_m=args.offset_limit,
+        heading_limit_deg=args.heading_limit,
+        latency_frames=args.latency,
+        camera=camera,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evaluate.py",
@@ -104,27 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=".h5/.keras file or run folder (with --via-server: only a label)",
     )
     p.add_argument("logs", nargs="+", metavar="LOG", help="driving_log.csv or its folder")
-    p.add_argument("--calibration", type=Path, help="calibration.json from `evaluate.py calibrate`")
-    p.add_argument(
-        "--latency",
-        type=int,
-        default=0,
-        choices=range(0, 4),
-        metavar="FRAMES",
-        help="added latency in frames, 0-3 (default 0)",
-    )
-    p.add_argument(
-        "--offset-limit",
-        type=float,
-        default=1.0,
-        help="intervention beyond this distance from the path, m (default 1.0)",
-    )
-    p.add_argument(
-        "--heading-limit",
-        type=float,
-        default=10.0,
-        help="intervention beyond this heading error, degrees (default 10)",
-    )
+    _closed_loop_options(p)
     p.add_argument(
         "--recovery-points",
         type=_count(0),
@@ -141,16 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
         f"would (default URL {DEFAULT_URL})",
     )
     p.add_argument(
-        "--baselines",
-        action="store_true",
-        help="also drive constant-zero steering and the replayed human steering "
-        "with --baseline-bias, for reference",
-    )
-    p.add_argument(
         "--baseline-bias",
         type=float,
         default=0.02,
-        help="bias added to the replayed human steering (default 0.02 = 0.5 deg)",
+        help="bias added to the replayed human steering baseline (default 0.02 = 0.5 deg)",
     )
     p.add_argument("--no-video", action="store_true", help="skip views.mp4")
     _runtime(p)
@@ -184,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="logs for replay MAE and closed-loop autonomy (none: skip both)",
     )
     p.add_argument("--no-closed-loop", action="store_true", help="skip the closed-loop runs")
+    p.add_argument(
+        "--criterion",
+        choices=("road", "nvidia"),
+        default="road",
+        help="closed-loop intervention criterion (default road; see closed-loop --help)",
+    )
     p.add_argument(
         "--recovery-points",
         type=_count(0),
@@ -236,28 +279,31 @@ def cmd_replay(args) -> int:
 
 def cmd_closed_loop(args) -> int:
     from evaluation import closed_loop_run as run
-    from evaluation.calibrate import camera_dict, load_camera
-    from evaluation.closed_loop import LoopConfig
+    from evaluation.calibrate import camera_dict
     from evaluation.inference import load_predictor, resolve_model
     from evaluation.outputs import prepare_out_dir
     from evaluation.plots import VideoWriter
-    from evaluation.policies import ConstantPolicy, HumanReplayPolicy, ModelPolicy, ServerPolicy
-    from sim.camera import Camera
+    from evaluation.policies import ModelPolicy, ServerPolicy, baseline_policies
 
-    camera = load_camera(args.calibration) if args.calibration else Camera()
     try:
-        config = LoopConfig(
-            offset_limit_m=args.offset_limit,
-            heading_limit_deg=args.heading_limit,
-            latency_frames=args.latency,
-            camera=camera,
-        )
+        config = loop_config(args)
     except ValueError as exc:
         logger.error("%s", exc)
         return 2
     spec = None if args.via_server else resolve_model(args.model)
     out = prepare_out_dir(args.out, overwrite=args.overwrite)
     recordings = _read_logs(args.logs)
+    refs = run.build_references(
+        recordings,
+        config.camera,
+        path=args.path,
+        car=args.car,
+        criterion=config.criterion,
+        progress=not args.quiet,
+    )
+    if not refs:
+        logger.error("no log had a drivable stretch (car moving, regular frames, >= 3 s)")
+        return 2
     if args.via_server:
         policy = ServerPolicy(args.via_server, name=f"{Path(args.model).name} via drive server")
         runtime = f"drive server at {args.via_server}"
@@ -265,11 +311,13 @@ def cmd_closed_loop(args) -> int:
         predictor = load_predictor(spec, args.runtime, args.threads)
         policy = ModelPolicy(predictor, spec.label)
         runtime = predictor.name
-    visuals = run.Visuals(camera, video=None if args.no_video else VideoWriter(out / "views.mp4"))
+    visuals = run.Visuals(
+        config.camera, video=None if args.no_video else VideoWriter(out / "views.mp4")
+    )
     start = time.perf_counter()
     try:
         driven, trials = run.evaluate_recordings(
-            recordings,
+            refs,
             policy,
             config,
             recovery_points=args.recovery_points,
@@ -278,9 +326,6 @@ def cmd_closed_loop(args) -> int:
         )
     finally:
         policy.close()
-    if not driven:
-        logger.error("no log had a drivable stretch (car moving, regular frames, >= 3 s)")
-        return 2
     meta = {
         "policy": policy.name,
         "model_path": spec.path if spec else None,
@@ -288,12 +333,17 @@ def cmd_closed_loop(args) -> int:
         "logs": [str(r.csv_path) for r in recordings],
         "wall_s": time.perf_counter() - start,
         "config": {
+            "criterion": config.criterion,
+            "criterion_text": config.describe(),
             "offset_limit_m": config.offset_limit_m,
             "heading_limit_deg": config.heading_limit_deg,
             "latency_frames": config.latency_frames,
+            "path": args.path,
+            "car": args.car,
             "calibration": args.calibration,
-            "camera": camera_dict(camera),
+            "camera": camera_dict(config.camera),
         },
+        "references": {ref.name: ref.summary() for ref in refs},
     }
     if isinstance(policy, ServerPolicy) and policy.rtts:
         import numpy as np
@@ -303,31 +353,34 @@ def cmd_closed_loop(args) -> int:
             "p99": float(np.percentile(policy.rtts, 99) * 1e3),
         }
     summary = run.summarise(driven, trials, meta)
-    if args.baselines:
-        summary["baselines"] = {}
-        for base in (ConstantPolicy(0.0), HumanReplayPolicy(args.baseline_bias)):
-            d, t = run.evaluate_recordings(
-                recordings,
-                base,
-                config,
-                recovery_points=args.recovery_points,
-                progress=not args.quiet,
-            )
-            summary["baselines"][base.name] = run.summarise(d, t, {})["overall"]
-    run.write_outputs(driven, summary, out, visuals)
+    summary["baselines"] = {}
+    for base in baseline_policies(args.baseline_bias):
+        d, t = run.evaluate_recordings(
+            refs, base, config, recovery_points=args.recovery_points, progress=not args.quiet
+        )
+        summary["baselines"][base.name] = run.summarise(d, t, {})
+    run.write_outputs(driven, summary, out, visuals, refs)
     o = summary["overall"]
+    rec = o["recovery"]["success_share"]
     logger.info(
         "%s: %d interventions in %.0f s: autonomy %.1f%% (bounded %.1f%%), mean |offset| "
-        "%.2f m, recovery %.0f%%; outputs in %s",
+        "%.2f m, recovery %s; outputs in %s",
         policy.name,
         o["interventions"],
         o["elapsed_s"],
         o["autonomy_percent"],
         o["autonomy_bounded_percent"],
         o["lateral_offset_m"]["mean"],
-        100 * (o["recovery"]["success_share"] or 0),
+        "n/a" if rec != rec else f"{100 * rec:.0f}%",
         out,
     )
+    for name, b in summary["baselines"].items():
+        logger.info(
+            "baseline %s: %d interventions, autonomy %.1f%%",
+            name,
+            b["overall"]["interventions"],
+            b["overall"]["autonomy_percent"],
+        )
     return 0
 
 
@@ -363,23 +416,41 @@ def cmd_calibrate(args) -> int:
 
 def cmd_compare(args) -> int:
     from evaluation import compare
+    from evaluation.closed_loop_run import build_references
     from evaluation.inference import resolve_model
     from evaluation.outputs import prepare_out_dir
+    from sim.camera import Camera
 
     specs = [resolve_model(m) for m in args.models]
     out = prepare_out_dir(args.out, overwrite=args.overwrite)
     recordings = _read_logs(args.logs) if args.logs else []
+    refs = (
+        build_references(recordings, Camera(), criterion=args.criterion, progress=not args.quiet)
+        if recordings and not args.no_closed_loop
+        else []
+    )
     rows = compare.compare_models(
         specs,
         recordings,
-        closed_loop=not args.no_closed_loop,
+        references=refs,
+        criterion=args.criterion,
         recovery_points=args.recovery_points,
         latency_runs=args.latency_runs,
         runtime=args.runtime,
         threads=args.threads,
         progress=not args.quiet,
     )
-    compare.write_outputs(rows, [r.name for r in recordings], out)
+    baselines = (
+        compare.baseline_figures(
+            refs,
+            criterion=args.criterion,
+            recovery_points=args.recovery_points,
+            progress=not args.quiet,
+        )
+        if refs
+        else None
+    )
+    compare.write_outputs(rows, [r.name for r in recordings], out, baselines)
     logger.info("comparison of %d models written to %s", len(rows), out / "report.md")
     return 0
 

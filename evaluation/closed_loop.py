@@ -1,21 +1,36 @@
 """Closed-loop evaluation on recorded logs (NVIDIA, Bojarski et al. 2016, sections 6-7.1).
 
-A virtual car follows the path rebuilt from the recording
-(:mod:`evaluation.kinematics`) at the recorded speed, steered by a policy
+A virtual car follows the reference path of a recording
+(:mod:`evaluation.reference`: turning measured from the frames, distance from the
+logged speed) at the recorded speed, steered by a policy
 (:mod:`evaluation.policies`). At every step the view of the displaced car is
-synthesised from the recorded centre frame at or just behind it
+synthesised from the recorded frame at or just behind it, from whichever of the
+centre, left and right cameras is nearest the virtual camera, nothing left black
 (:func:`sim.camera.synthesize_view`: flat ground below the horizon, rotation only
-above), the policy answers, and the car moves one frame interval along a
-kinematic-bicycle arc. When the car's root (its centre, 1.6 m ahead of the rear
-axle) is more than ``offset_limit_m`` from the recorded path, or its heading is off
-by more than ``heading_limit_deg``, an intervention is counted and the car is put
-back on the path.
+above, unsourced pixels from the nearest recorded one, the bonnet fixed to the
+car). The policy answers, the car's wheel angle follows the command as the
+simulator's car does (:mod:`evaluation.car_model`) and the car moves one frame
+interval along the arc of that wheel angle.
+
+Interventions (the car is put back on the path and 6 s are charged):
+
+* ``criterion="road"`` (default): a wheel of the car (track 2.0 m, axles 1.6 m
+  behind and 1.27 m ahead of its centre) is beyond a road edge estimated from the
+  recording (:mod:`evaluation.road`), or the heading error makes crossing one
+  certain: even at full lock (a 6.15 m radius) the front wheel would swing past
+  the edge before the car is straight again;
+* ``criterion="nvidia"``: NVIDIA's rule, the car's centre more than
+  ``offset_limit_m`` from the path or its heading more than ``heading_limit_deg``
+  off.
 
 Scores: NVIDIA's autonomy ``(1 - 6 s x N / T) x 100`` (negative for poor policies),
-the bounded form ``(1 - 6N / (T + 6N)) x 100``, interventions per km, offset and
-heading statistics, time within 0.3 m / 0.5 m and the share of synthesised pixels
-that had no source. Recovery trials start cars displaced or turned at spread-out
-points and count those back within 0.3 m after 3 s.
+the bounded form ``(1 - 6N / (T + 6N)) x 100``, interventions per km, offset,
+heading and edge-margin statistics, time within 0.3 m / 0.5 m of the path and the
+share of synthesised pixels that had no source. Recovery trials start cars 0.5 m
+and 1.0 m to either side or turned 5 degrees at spread-out points, beside an
+undisturbed twin started on the path; a trial succeeds when, after 5 s without an
+intervention, the car is within 0.3 m of its twin: the disturbance has died out,
+whatever line the policy keeps.
 """
 
 from __future__ import annotations
@@ -28,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from evaluation.car_model import BICYCLE, CarResponse, ResponseState
 from evaluation.kinematics import (
     ReferencePath,
     arc_step,
@@ -36,9 +52,13 @@ from evaluation.kinematics import (
     relative_pose,
 )
 from evaluation.policies import Policy, StepContext
+from evaluation.road import RoadEdges
 from sim.camera import (
     MPH_PER_MPS,
+    ROOT_AHEAD_OF_REAR_AXLE_M,
+    WHEELBASE_M,
     Camera,
+    bonnet_mask,
     camera_offset_for_car_pose,
     steering_to_curvature,
     synthesize_view,
@@ -48,26 +68,49 @@ logger = logging.getLogger(__name__)
 
 #: NVIDIA's cost of one intervention: a human takes over, re-centres and hands back.
 PENALTY_S = 6.0
+CRITERIA = ("road", "nvidia")
 OFFSET_LIMIT_M = 1.0  # NVIDIA: more than 1 m from the lane centre
-#: A car turned more than 10 degrees off the path sees a view whose sides are
-#: mostly unsynthesisable (the ~98-degree horizontal field shifts by 10 percent of
-#: its width) and is leaving the road at 1-2 m/s at 10 m/s anyway.
+#: NVIDIA's heading limit as this project first set it (--criterion nvidia).
 HEADING_LIMIT_DEG = 10.0
+HALF_TRACK_M = 1.0  # track width 2.0 m (../shared/docs/camera-model.md)
+#: Wheels relative to the car's centre (the root, 1.6 m ahead of the rear axle):
+#: (right, forward) in metres.
+WHEELS = tuple(
+    (side * HALF_TRACK_M, fwd)
+    for fwd in (-ROOT_AHEAD_OF_REAR_AXLE_M, WHEELBASE_M - ROOT_AHEAD_OF_REAR_AXLE_M)
+    for side in (-1.0, 1.0)
+)
+#: Full lock: the tightest the car can turn back (radius 6.15 m).
+MAX_CURVATURE = float(steering_to_curvature(1.0))
 WITHIN_M = (0.3, 0.5)
 RECOVERY_OFFSETS_M = (-1.0, -0.5, 0.5, 1.0)
 RECOVERY_YAWS_DEG = (-5.0, 5.0)
-RECOVERY_WITHIN_M = 0.3
-RECOVERY_TIME_S = 3.0
+#: A disturbed car has recovered when it is this close to its undisturbed twin.
+RECOVERY_BAND_M = 0.3
+RECOVERY_TIME_S = 5.0
+#: Earlier frames that may fill what the frame at the car never saw.
+HISTORY_FRAMES = 8
+#: The simulator's nominal sampling rate (a frame about every 0.067 s).
+CONTROL_HZ = 15.0
 
 
 @dataclass(frozen=True)
 class LoopConfig:
+    criterion: str = "road"
     offset_limit_m: float = OFFSET_LIMIT_M
     heading_limit_deg: float = HEADING_LIMIT_DEG
     latency_frames: int = 0
+    response: CarResponse = BICYCLE
     camera: Camera = field(default_factory=Camera)
+    #: Decisions per second at least: a recorded frame interval longer than
+    #: 1.25 / control_hz is driven in several steps (views synthesised ahead of the
+    #: frame), as the real simulator asks for a steering command on every frame it
+    #: renders, not only every 0.1 s like some recordings.
+    control_hz: float = CONTROL_HZ
 
     def __post_init__(self) -> None:
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"criterion must be one of {CRITERIA}. Received: {self.criterion!r}")
         if self.offset_limit_m <= 0:
             raise ValueError(f"offset_limit_m must be > 0. Received: {self.offset_limit_m}")
         if not 0 < self.heading_limit_deg <= 90:
@@ -76,20 +119,95 @@ class LoopConfig:
             )
         if not 0 <= self.latency_frames <= 10:
             raise ValueError(f"latency_frames must be in 0..10. Received: {self.latency_frames}")
+        if not 1.0 <= self.control_hz <= 100.0:
+            raise ValueError(f"control_hz must be in [1, 100]. Received: {self.control_hz}")
+
+    def describe(self) -> str:
+        if self.criterion == "nvidia":
+            return (
+                f"the car's centre more than {self.offset_limit_m:g} m from the recorded path "
+                f"or its heading more than {self.heading_limit_deg:g} deg off (NVIDIA)"
+            )
+        return (
+            "a wheel beyond a road edge estimated from the recording, or a heading that "
+            "makes crossing one certain"
+        )
 
 
 class SynthesizedViews:
-    """Views of a displaced car synthesised from the recorded centre frames."""
+    """Views of a displaced car synthesised from the recorded frames.
 
-    def __init__(self, frames: np.ndarray, camera: Camera):
+    ``sides`` holds the left and right frames when the recording has them; each view
+    is then synthesised from whichever camera is nearest the virtual camera
+    sideways. With ``path`` (the frames' :class:`ReferencePath`), pixels that camera
+    never saw are taken from up to ``history`` earlier frames, which saw the ground
+    beside the car from further back; what remains unsourced gets the nearest
+    recorded pixel. With ``bonnet`` the car's bonnet is kept where the frames show it.
+    """
+
+    def __init__(
+        self,
+        frames: np.ndarray,
+        camera: Camera,
+        sides: dict[str, np.ndarray] | None = None,
+        *,
+        bonnet: bool = False,
+        path: ReferencePath | None = None,
+        history: int = HISTORY_FRAMES,
+        fill: int | None = None,
+    ):
+        from evaluation.reference import side_cameras
+
         self.frames = frames
         self.camera = camera
+        self.cams: list[tuple[Camera, np.ndarray]] = [(camera, frames)]
+        for name, cam in side_cameras(camera).items():
+            if sides and name in sides:
+                self.cams.append((cam, sides[name]))
+        self.keep = bonnet_mask(camera) if bonnet else None
+        self.path = path
+        self.history = history if path is not None else 0
+        self.fill = fill
+
+    def _from(self, base: int, right: float, forward: float, yaw: float, fill):
+        lat, fwd, yaw_c = camera_offset_for_car_pose(self.camera, float(right), float(yaw))
+        target_x = self.camera.lateral_m + lat
+        src_cam, src = min(self.cams, key=lambda s: abs(s[0].lateral_m - target_x))
+        return synthesize_view(
+            src[base],
+            lat,
+            yaw_c,
+            self.camera,
+            forward_m=fwd + float(forward),
+            fill=fill,
+            source=src_cam,
+            keep=self.keep,
+            keep_image=self.frames[base],
+        )
 
     def __call__(self, base: int, right: float, forward: float, yaw: float):
-        lat, fwd, yaw_c = camera_offset_for_car_pose(self.camera, float(right), float(yaw))
-        return synthesize_view(
-            self.frames[base], lat, yaw_c, self.camera, forward_m=fwd + float(forward)
-        )
+        if not self.history:
+            return self._from(base, right, forward, yaw, self.fill)
+        view, valid = self._from(base, right, forward, yaw, 0)
+        p = self.path
+        if not valid.all():
+            # The car's rear axle in the world, then relative to earlier frames.
+            c, s = math.cos(p.heading[base]), math.sin(p.heading[base])
+            wx = p.x[base] + forward * c + right * s
+            wy = p.y[base] + forward * s - right * c
+            wh = p.heading[base] - yaw
+            for j in range(base - 1, max(base - self.history, 0) - 1, -1):
+                r, f, y = relative_pose(p, np.array([j]), wx, wy, wh)
+                more, ok = self._from(j, float(r[0]), float(f[0]), float(y[0]), 0)
+                new = ok & ~valid
+                view[new] = more[new]
+                valid |= ok
+                if valid.all():
+                    break
+        if not valid.all():
+            edge, _ = self._from(base, right, forward, yaw, self.fill)
+            view[~valid] = edge[~valid]
+        return view, valid
 
 
 ViewSource = Callable[[int, float, float, float], tuple[np.ndarray, np.ndarray]]
@@ -101,16 +219,54 @@ class Trace:
 
     time: np.ndarray  # seconds since the car's start, after the step
     frame: np.ndarray  # reference frame (path index) used for the view
-    offset: np.ndarray  # after the step, before any reset, m
-    heading_error: np.ndarray  # rad
+    offset: np.ndarray  # car centre right of the path after the step, before any reset, m
+    heading_error: np.ndarray  # rad, > 0 turned right of the path
+    margin: np.ndarray  # distance of the nearest wheel inside its road edge, m (< 0 outside)
     output: np.ndarray  # policy output at this step
     applied: np.ndarray  # command the car drove with (after latency)
+    wheel: np.ndarray  # mean wheel position over the step (the car's response)
     human: np.ndarray
     invalid: np.ndarray  # share of view pixels with no source
     dt: np.ndarray
     ds: np.ndarray
     intervention: np.ndarray  # bool
     active: np.ndarray  # bool
+
+
+def _edge_at(path: ReferencePath, edges: RoadEdges, s: np.ndarray):
+    """Left and right edge offsets at arc lengths ``s`` of the path's root."""
+    return np.interp(s, path.s, edges.left), np.interp(s, path.s, edges.right)
+
+
+def road_margin(
+    path: ReferencePath,
+    edges: RoadEdges,
+    base: np.ndarray,
+    frac: np.ndarray,
+    offset: np.ndarray,
+    heading_error: np.ndarray,
+) -> np.ndarray:
+    """How far the car's wheels are inside the road (m; < 0: a wheel is outside, or
+    crossing is certain), for cars at (base, frac) with ``offset`` and
+    ``heading_error`` relative to the path (arrays of K)."""
+    s0 = path.s[base] + frac * (path.s[np.minimum(base + 1, len(path) - 1)] - path.s[base])
+    c, sn = np.cos(heading_error), np.sin(heading_error)
+    margin = np.full(len(base), np.inf)
+    for right, fwd in WHEELS:
+        lat = offset + right * c + fwd * sn
+        along = s0 + fwd * c - right * sn
+        left_e, right_e = _edge_at(path, edges, along)
+        margin = np.minimum(margin, np.minimum(lat - left_e, right_e - lat))
+    # Turned towards an edge by psi, the front of the car swings out at least
+    # (1 - cos psi) / kappa_max further before it can be straight again.
+    front = WHEELBASE_M - ROOT_AHEAD_OF_REAR_AXLE_M
+    extra = (1.0 - c) / MAX_CURVATURE
+    along = s0 + front * c
+    left_e, right_e = _edge_at(path, edges, along)
+    lat_r = offset + HALF_TRACK_M * c + front * sn
+    lat_l = offset - HALF_TRACK_M * c + front * sn
+    certain = np.where(heading_error > 0, right_e - (lat_r + extra), (lat_l - extra) - left_e)
+    return np.minimum(margin, certain)
 
 
 def run_cars(
@@ -120,6 +276,7 @@ def run_cars(
     config: LoopConfig,
     *,
     start: np.ndarray,
+    edges: RoadEdges | None = None,
     offset_m: np.ndarray | float = 0.0,
     yaw_rad: np.ndarray | float = 0.0,
     max_time_s: float | None = None,
@@ -130,7 +287,10 @@ def run_cars(
 ) -> Trace:
     """Drive K cars in lock-step from path frames ``start`` until the path ends (or
     ``max_time_s``). With ``reset`` an intervention puts the car back on the path;
-    without it the car stops there (recovery trials)."""
+    without it the car stops there (recovery trials). The road criterion needs
+    ``edges``."""
+    if config.criterion == "road" and edges is None:
+        raise ValueError("the road criterion needs the road's edges; pass edges=")
     start = np.atleast_1d(np.asarray(start, dtype=np.int64))
     k = len(start)
     offset0 = np.broadcast_to(np.asarray(offset_m, dtype=np.float64), (k,))
@@ -140,9 +300,12 @@ def run_cars(
     t_car = np.zeros(k)
     active = np.ones(k, dtype=bool)
     # Commands in flight: with latency L the car drives the answer given L steps ago.
-    # The queue starts with the human's command, as if the policy had been driving.
-    pending = [path.steering[start].astype(np.float64) for _ in range(config.latency_frames)]
-    applied_now = path.steering[start].astype(np.float64)
+    # The queue starts with the human's command, as if the policy had been driving;
+    # the wheel starts where the human's command had put it.
+    human0 = path.steering[start].astype(np.float64)
+    pending = [human0.copy() for _ in range(config.latency_frames)]
+    applied_now = human0.copy()
+    car = ResponseState(config.response, human0)
     heading_limit = math.radians(config.heading_limit_deg)
     cols: dict[str, list[np.ndarray]] = {name: [] for name in Trace.__dataclass_fields__}
     n = len(path)
@@ -183,24 +346,36 @@ def run_cars(
                 applied = output
             applied = np.where(active, applied, 0.0)
             applied_now = applied
-            dt = np.where(active, path.t[nxt] - path.t[p.base], 0.0)
+            interval = path.t[nxt] - path.t[p.base]
+            substeps = np.maximum(np.ceil(interval * config.control_hz - 0.25), 1.0)
+            dt = np.where(active, interval / substeps, 0.0)
             ds = speed * dt
-            nx, ny, nh = arc_step(x, y, h, steering_to_curvature(applied), ds)
+            wheel = car.step(applied, dt)
+            nx, ny, nh = arc_step(x, y, h, steering_to_curvature(wheel), ds)
             x, y, h = np.where(active, nx, x), np.where(active, ny, y), np.where(active, nh, h)
             t_car = t_car + dt
             q = project(path, x, y, h, p.base)
             hint = q.base
-            over = active & (
-                (np.abs(q.offset) > config.offset_limit_m)
-                | (np.abs(q.heading_error) > heading_limit)
-            )
+            if edges is not None:
+                margin = road_margin(path, edges, q.base, q.frac, q.offset, q.heading_error)
+            else:
+                margin = np.full(k, np.nan)
+            if config.criterion == "road":
+                out_of_road = margin < 0
+            else:
+                out_of_road = (np.abs(q.offset) > config.offset_limit_m) | (
+                    np.abs(q.heading_error) > heading_limit
+                )
+            over = active & out_of_road
             row = dict(
                 time=t_car.copy(),
                 frame=p.base.copy(),
                 offset=q.offset,
                 heading_error=q.heading_error,
+                margin=margin,
                 output=output,
                 applied=applied,
+                wheel=wheel.copy(),
                 human=human,
                 invalid=invalid,
                 dt=dt,
@@ -216,6 +391,8 @@ def run_cars(
                 if reset:
                     rx, ry, rh = pose_on_path(path, q.base, q.frac)
                     x, y, h = np.where(over, rx, x), np.where(over, ry, y), np.where(over, rh, h)
+                    # The human hands back with the wheel where the recording had it.
+                    car.reset(over, path.steering[q.base])
                 else:
                     active &= ~over
             step += 1
@@ -240,28 +417,29 @@ def autonomy(interventions: int, elapsed_s: float) -> tuple[float, float]:
     return (1.0 - penalty / elapsed_s) * 100.0, (1.0 - penalty / (elapsed_s + penalty)) * 100.0
 
 
+def _stats(a: np.ndarray) -> dict:
+    a = a[np.isfinite(a)]
+    if not a.size:
+        return {"mean": math.nan, "p95": math.nan, "max": math.nan}
+    return {"mean": float(a.mean()), "p95": float(np.percentile(a, 95)), "max": float(a.max())}
+
+
 def score(traces: Sequence[Trace]) -> dict:
     """Scores of single-car runs (one Trace per driven segment)."""
-    act = [tr.active[:, 0] for tr in traces]
-    dt = np.concatenate([tr.dt[:, 0][a] for tr, a in zip(traces, act, strict=True)])
-    ds = np.concatenate([tr.ds[:, 0][a] for tr, a in zip(traces, act, strict=True)])
-    off = np.abs(np.concatenate([tr.offset[:, 0][a] for tr, a in zip(traces, act, strict=True)]))
-    head = np.degrees(
-        np.abs(
-            np.concatenate([tr.heading_error[:, 0][a] for tr, a in zip(traces, act, strict=True)])
-        )
-    )
-    inval = np.concatenate([tr.invalid[:, 0][a] for tr, a in zip(traces, act, strict=True)])
-    n_int = int(sum(int(tr.intervention[:, 0].sum()) for tr in traces))
+
+    def col(name: str) -> np.ndarray:
+        parts = [getattr(tr, name)[:, 0][tr.active[:, 0]] for tr in traces if len(tr.time)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    dt, ds = col("dt"), col("ds")
+    off = np.abs(col("offset"))
+    head = np.degrees(np.abs(col("heading_error")))
+    margin = col("margin")
+    n_int = int(sum(int(tr.intervention[:, 0].sum()) for tr in traces if len(tr.time)))
     elapsed = float(dt.sum())
     dist_km = float(ds.sum()) / 1000.0
     auto, bounded = autonomy(n_int, elapsed)
-
-    def stats(a: np.ndarray) -> dict:
-        if not a.size:
-            return {"mean": math.nan, "p95": math.nan, "max": math.nan}
-        return {"mean": float(a.mean()), "p95": float(np.percentile(a, 95)), "max": float(a.max())}
-
+    finite = margin[np.isfinite(margin)]
     out = {
         "steps": int(dt.size),
         "elapsed_s": elapsed,
@@ -270,9 +448,14 @@ def score(traces: Sequence[Trace]) -> dict:
         "autonomy_percent": auto,
         "autonomy_bounded_percent": bounded,
         "interventions_per_km": n_int / dist_km if dist_km > 0 else math.nan,
-        "lateral_offset_m": stats(off),
-        "heading_error_deg": stats(head),
-        "invalid_pixel_share": stats(inval),
+        "lateral_offset_m": _stats(off),
+        "heading_error_deg": _stats(head),
+        "road_margin_m": {
+            "min": float(finite.min()) if finite.size else math.nan,
+            "p5": float(np.percentile(finite, 5)) if finite.size else math.nan,
+            "mean": float(finite.mean()) if finite.size else math.nan,
+        },
+        "invalid_pixel_share": _stats(col("invalid")),
     }
     for w in WITHIN_M:
         out[f"time_within_{w:g}m"] = (
@@ -301,29 +484,32 @@ def recovery_trials(
     config: LoopConfig,
     *,
     points: int,
+    edges: RoadEdges | None = None,
     duration_s: float = RECOVERY_TIME_S,
-    within_m: float = RECOVERY_WITHIN_M,
+    band_m: float = RECOVERY_BAND_M,
     offsets_m: Sequence[float] = RECOVERY_OFFSETS_M,
     yaws_deg: Sequence[float] = RECOVERY_YAWS_DEG,
     progress: bool = False,
 ) -> list[dict]:
     """Cars started displaced (``offsets_m``, heading 0) or turned (``yaws_deg``,
-    offset 0) at ``points`` spread-out frames, run for ``duration_s`` without resets.
-    A trial succeeds when the car is within ``within_m`` of the path at the end and
-    never hit an intervention limit."""
+    offset 0) at ``points`` spread-out frames, each beside an undisturbed twin, run
+    for ``duration_s`` without resets. A trial succeeds when the car never met the
+    intervention criterion and ends within ``band_m`` of its twin. Starts that are
+    already an intervention (a wheel off a narrow road) are reported, not run."""
     starts = recovery_starts(path, points, duration_s)
-    kinds = [(o, 0.0) for o in offsets_m] + [(0.0, y) for y in yaws_deg]
-    if not starts.size or not kinds:
+    kinds = [(0.0, 0.0)] + [(o, 0.0) for o in offsets_m] + [(0.0, y) for y in yaws_deg]
+    if not starts.size or len(kinds) == 1:
         return []
     start = np.repeat(starts, len(kinds))
-    off = np.tile([k[0] for k in kinds], len(starts))
-    yaw = np.radians(np.tile([k[1] for k in kinds], len(starts)))
+    off = np.tile([kd[0] for kd in kinds], len(starts))
+    yaw = np.radians(np.tile([kd[1] for kd in kinds], len(starts)))
     tr = run_cars(
         path,
         views,
         policy,
         config,
         start=start,
+        edges=edges,
         offset_m=off,
         yaw_rad=yaw,
         max_time_s=duration_s,
@@ -333,21 +519,31 @@ def recovery_trials(
     )
     out = []
     for c in range(len(start)):
+        if c % len(kinds) == 0:
+            twin = c
+            continue
         act = tr.active[:, c]
         offs = tr.offset[act, c]
         times = tr.time[act, c]
+        twin_act = tr.active[:, twin]
+        steps = int(act.sum())
+        gap = np.abs(tr.offset[:steps, c] - tr.offset[:steps, twin])
+        gap = np.where(twin_act[:steps], gap, np.nan)
         failed = bool(tr.intervention[act, c].any())
+        at_start = failed and steps >= 1 and bool(tr.intervention[0, c]) and abs(off[c]) > 0
         reached = bool(times.size) and times[-1] >= duration_s - 1e-6
-        final = float(abs(offs[-1])) if offs.size else math.nan
-        inside = np.flatnonzero(np.abs(offs) <= within_m)
+        final_gap = float(gap[-1]) if gap.size else math.nan
+        inside = np.flatnonzero(gap <= band_m)
         out.append(
             {
                 "start_frame": int(start[c]),
                 "offset_m": float(off[c]),
                 "yaw_deg": float(np.degrees(yaw[c])),
-                "success": bool(reached and not failed and final <= within_m),
+                "success": bool(reached and not failed and final_gap <= band_m),
                 "intervention": failed,
-                "final_offset_m": final,
+                "off_road_at_start": at_start,
+                "final_offset_m": float(abs(offs[-1])) if offs.size else math.nan,
+                "final_gap_m": final_gap,
                 "first_within_s": float(times[inside[0]]) if inside.size else math.nan,
             }
         )
@@ -355,20 +551,38 @@ def recovery_trials(
 
 
 def recovery_summary(trials: Sequence[dict]) -> dict:
-    if not trials:
-        return {"trials": 0, "success_share": math.nan, "by_start": {}}
+    run = [t for t in trials if not t.get("off_road_at_start")]
+    if not run:
+        return {
+            "trials": 0,
+            "skipped_off_road": len(trials),
+            "success_share": math.nan,
+            "by_start": {},
+        }
     by: dict[str, list[dict]] = {}
-    for t in trials:
+    for t in run:
         key = f"yaw {t['yaw_deg']:+g} deg" if t["yaw_deg"] else f"offset {t['offset_m']:+g} m"
         by.setdefault(key, []).append(t)
+
+    def pct(v: list[float], q: float) -> float:
+        a = np.asarray([x for x in v if math.isfinite(x)])
+        return float(np.percentile(a, q)) if a.size else math.nan
+
     return {
-        "trials": len(trials),
-        "success_share": float(np.mean([t["success"] for t in trials])),
+        "trials": len(run),
+        "skipped_off_road": len(trials) - len(run),
+        "success_share": float(np.mean([t["success"] for t in run])),
+        "final_gap_m": {
+            "p50": pct([t["final_gap_m"] for t in run], 50),
+            "p90": pct([t["final_gap_m"] for t in run], 90),
+        },
         "by_start": {
             key: {
                 "trials": len(v),
                 "success_share": float(np.mean([t["success"] for t in v])),
-                "mean_final_offset_m": float(np.nanmean([t["final_offset_m"] for t in v])),
+                "interventions": int(sum(t["intervention"] for t in v)),
+                "final_gap_m_p50": pct([t["final_gap_m"] for t in v], 50),
+                "time_to_band_s_p50": pct([t["first_within_s"] for t in v], 50),
             }
             for key, v in by.items()
         },

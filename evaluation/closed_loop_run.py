@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,10 @@ from evaluation.closed_loop import (
     run_cars,
     score,
 )
-from evaluation.kinematics import ReferencePath, split_segments
+from evaluation.kinematics import ReferencePath
 from evaluation.outputs import markdown_table, write_csv, write_json
 from evaluation.policies import Policy
+from evaluation.reference import Reference, build_reference
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +88,46 @@ class Visuals:
         self.seen += 1
 
 
-def evaluate_recordings(
+def build_references(
     recordings,
+    camera,
+    *,
+    path: str = "images",
+    car: str = "fitted",
+    criterion: str = "road",
+    progress: bool = True,
+) -> list[Reference]:
+    """The :class:`evaluation.reference.Reference` of each recording (path, road
+    edges, car response, frames); recordings with no drivable stretch are skipped
+    with a warning."""
+    out = []
+    for rec in recordings:
+        ref = build_reference(
+            rec, camera, path=path, car=car, edges=criterion == "road", progress=progress
+        )
+        if not ref.segments:
+            logger.warning(
+                "%s: no stretch of at least 3 s with the car moving and regular frames; skipped",
+                rec.name,
+            )
+            continue
+        fit = ref.fit
+        logger.info(
+            "%s: %d stretch(es); turning measured from the frames on %.0f%% of frame pairs; "
+            "car response %s%s; road width median %.1f m",
+            rec.name,
+            len(ref.segments),
+            100 * ref.yaw_measured_share,
+            ref.response,
+            f" (R^2 {fit['r2']:.2f}, bicycle {fit['bicycle_r2']:.2f})" if fit else "",
+            ref.summary()["road_width_m"]["median"],
+        )
+        out.append(ref)
+    return out
+
+
+def evaluate_recordings(
+    references: list[Reference],
     policy: Policy,
     config: LoopConfig,
     *,
@@ -96,50 +135,46 @@ def evaluate_recordings(
     visuals: Visuals | None = None,
     progress: bool = True,
 ) -> tuple[list[Driven], dict[str, list[dict]]]:
-    """Drive every usable segment of every recording; run the recovery trials."""
-    from training.recordings import decode_images
-
+    """Drive every segment of every reference; run the recovery trials. The car
+    responds as each reference's fitted (or bicycle) response says."""
     driven: list[Driven] = []
     trials: dict[str, list[dict]] = {}
-    for rec in recordings:
-        segments = split_segments(rec.timestamps, rec.speed, rec.steering)
-        if not segments:
-            logger.warning(
-                "%s: no stretch of at least 3 s with the car moving and regular frames; skipped",
-                rec.name,
-            )
-            continue
-        rows = np.unique(np.concatenate([s.rows for s in segments]))
-        frames = np.zeros((len(rec), 160, 320, 3), dtype=np.uint8)
-        frames[rows] = decode_images(
-            rec.centre_paths[rows], progress=progress, desc=f"decoding {rec.name}"
-        )
-        total_s = sum(s.duration_s for s in segments)
-        trials[rec.name] = []
-        for i, seg in enumerate(segments):
-            views = SynthesizedViews(frames[seg.rows], config.camera)
+    for ref in references:
+        cfg = replace(config, response=ref.response)
+        total_s = sum(seg.path.duration_s for seg in ref.segments)
+        trials[ref.name] = []
+        for i, seg in enumerate(ref.segments):
+            views = SynthesizedViews(seg.centre, cfg.camera, seg.sides, bonnet=ref.bonnet)
             if visuals is not None:
-                visuals.label = rec.name
+                visuals.label = ref.name
             tr = run_cars(
-                seg,
+                seg.path,
                 views,
                 policy,
-                config,
+                cfg,
                 start=np.array([0]),
+                edges=seg.edges,
                 on_step=visuals,
                 progress=progress,
-                desc=f"{rec.name} segment {i + 1}/{len(segments)}",
+                desc=f"{ref.name} segment {i + 1}/{len(ref.segments)}",
             )
-            driven.append(Driven(rec.name, i, seg, np.asarray(rec.lines)[seg.rows], tr))
-            points = int(round(recovery_points * seg.duration_s / total_s)) if total_s else 0
+            driven.append(Driven(ref.name, i, seg.path, ref.lines[seg.path.rows], tr))
+            points = int(round(recovery_points * seg.path.duration_s / total_s)) if total_s else 0
             if points:
-                trials[rec.name] += recovery_trials(
-                    seg, views, policy, config, points=points, progress=progress
+                trials[ref.name] += recovery_trials(
+                    seg.path,
+                    views,
+                    policy,
+                    cfg,
+                    points=points,
+                    edges=seg.edges,
+                    progress=progress,
                 )
-        s = score([d.trace for d in driven if d.log == rec.name])
+        s = score([d.trace for d in driven if d.log == ref.name])
         logger.info(
-            "%s: %d interventions in %.0f s (%.2f km): autonomy %.1f%%, mean |offset| %.2f m",
-            rec.name,
+            "%s, %s: %d interventions in %.0f s (%.2f km): autonomy %.1f%%, mean |offset| %.2f m",
+            policy.name,
+            ref.name,
             s["interventions"],
             s["elapsed_s"],
             s["distance_km"],
@@ -166,6 +201,10 @@ def summarise(driven: list[Driven], trials: dict[str, list[dict]], meta: dict) -
     }
 
 
+def _recovered(s: dict) -> float:
+    return s["recovery"]["success_share"]
+
+
 SCORE_ROWS = (
     ("elapsed (s)", lambda s: s["elapsed_s"]),
     ("distance (km)", lambda s: s["distance_km"]),
@@ -173,18 +212,27 @@ SCORE_ROWS = (
     ("autonomy, NVIDIA (%)", lambda s: s["autonomy_percent"]),
     ("autonomy, bounded (%)", lambda s: s["autonomy_bounded_percent"]),
     ("interventions per km", lambda s: s["interventions_per_km"]),
-    ("mean abs lateral offset (m)", lambda s: s["lateral_offset_m"]["mean"]),
+    ("mean abs lateral offset from the path (m)", lambda s: s["lateral_offset_m"]["mean"]),
     ("p95 abs lateral offset (m)", lambda s: s["lateral_offset_m"]["p95"]),
-    ("max abs lateral offset (m)", lambda s: s["lateral_offset_m"]["max"]),
     ("mean abs heading error (deg)", lambda s: s["heading_error_deg"]["mean"]),
     ("p95 abs heading error (deg)", lambda s: s["heading_error_deg"]["p95"]),
-    ("max abs heading error (deg)", lambda s: s["heading_error_deg"]["max"]),
-    ("time within 0.3 m", lambda s: s["time_within_0.3m"]),
-    ("time within 0.5 m", lambda s: s["time_within_0.5m"]),
+    ("road margin of the nearest wheel, p5 (m)", lambda s: s["road_margin_m"]["p5"]),
+    ("road margin, min (m)", lambda s: s["road_margin_m"]["min"]),
+    ("time within 0.3 m of the path", lambda s: s["time_within_0.3m"]),
+    ("time within 0.5 m of the path", lambda s: s["time_within_0.5m"]),
     ("synthesised pixels without source, mean", lambda s: s["invalid_pixel_share"]["mean"]),
     ("synthesised pixels without source, p95", lambda s: s["invalid_pixel_share"]["p95"]),
-    ("recovery trials", lambda s: s["recovery"]["trials"]),
-    ("recovered within 0.3 m in 3 s", lambda s: s["recovery"]["success_share"]),
+    ("recovery trials run", lambda s: s["recovery"]["trials"]),
+    ("recovered (within 0.3 m of the undisturbed twin after 5 s)", _recovered),
+)
+
+BASELINE_KEYS = (
+    "interventions",
+    "autonomy, NVIDIA (%)",
+    "autonomy, bounded (%)",
+    "interventions per km",
+    "mean abs lateral offset from the path (m)",
+    "recovered (within 0.3 m of the undisturbed twin after 5 s)",
 )
 
 
@@ -197,47 +245,134 @@ def summary_markdown(summary: dict) -> str:
     out = [f"# Closed-loop evaluation of {summary['policy']}\n"]
     cfg = summary["config"]
     out.append(
-        f"Intervention when the car is more than {cfg['offset_limit_m']:g} m from the recorded "
-        f"path or more than {cfg['heading_limit_deg']:g} deg off its heading; added latency "
-        f"{cfg['latency_frames']} frame(s); camera pitch {cfg['camera']['pitch_deg']:g} deg, "
-        f"height {cfg['camera']['height_m']:g} m, vertical FOV {cfg['camera']['vfov_deg']:g} deg.\n"
+        f"Intervention: {cfg['criterion_text']} (`--criterion {cfg['criterion']}`). Reference "
+        f"path turning from {'the frames' if cfg['path'] == 'images' else 'the logged steering'}"
+        f"; car response {cfg['car']}; added latency {cfg['latency_frames']} frame(s); camera "
+        f"pitch {cfg['camera']['pitch_deg']:g} deg, height {cfg['camera']['height_m']:g} m, "
+        f"vertical FOV {cfg['camera']['vfov_deg']:g} deg.\n"
     )
+    funcs = dict(SCORE_ROWS)
+    if summary.get("baselines"):
+        out.append("Beside the blind baselines (they never see the road):\n")
+        pols = {summary["policy"]: summary, **summary["baselines"]}
+        header = ["policy", "recording", *BASELINE_KEYS]
+        rows = []
+        for name, sm in pols.items():
+            for log, sc in ([("all", sm["overall"])] if len(names) > 1 else []) + list(
+                sm["logs"].items()
+            ):
+                rows.append([name, log, *[funcs[k](sc) for k in BASELINE_KEYS]])
+        out.append(markdown_table(header, rows))
+        out.append("")
+    out.append(f"## {summary['policy']}\n")
     out.append(
         markdown_table(["score", *cols], [[lab, *[f(d) for d in data]] for lab, f in SCORE_ROWS])
     )
     rec = summary["overall"]["recovery"]
     if rec["trials"]:
-        out.append("\nRecovery trials (share back within 0.3 m after 3 s, no intervention):\n")
+        out.append(
+            "\nRecovery trials (started displaced or turned beside an undisturbed twin; "
+            "success: no intervention and within 0.3 m of the twin after 5 s):\n"
+        )
         out.append(
             markdown_table(
-                ["start", "trials", "success share", "mean final abs offset (m)"],
                 [
-                    [k, v["trials"], v["success_share"], v["mean_final_offset_m"]]
+                    "start",
+                    "trials",
+                    "success share",
+                    "interventions",
+                    "median final gap (m)",
+                    "median time to the band (s)",
+                ],
+                [
+                    [
+                        k,
+                        v["trials"],
+                        v["success_share"],
+                        v["interventions"],
+                        v["final_gap_m_p50"],
+                        v["time_to_band_s_p50"],
+                    ]
                     for k, v in rec["by_start"].items()
                 ],
-            )
+            )  # fmt: skip
         )
-    if summary.get("baselines"):
-        out.append("\nThe same logs driven by baselines (blind to the view):\n")
-        pols = {summary["policy"]: summary["overall"], **summary["baselines"]}
-        keys = (
-            "interventions",
-            "autonomy, NVIDIA (%)",
-            "autonomy, bounded (%)",
-            "mean abs lateral offset (m)",
-            "time within 0.3 m",
-        )
-        funcs = dict(SCORE_ROWS)
-        out.append(
-            markdown_table(
-                ["policy", *keys],
-                [[name, *[funcs[k](s) for k in keys]] for name, s in pols.items()],
-            )
-        )
+    if rec.get("skipped_off_road"):
+        out.append(f"\n{rec['skipped_off_road']} trial start(s) already off the road: not run.")
+    refs = summary.get("references") or {}
+    if refs:
+        out.append("\n## The recordings as the evaluator sees them\n")
+        header = [
+            "recording",
+            "turning measured from the frames",
+            "car response (delay, lag, gain)",
+            "R^2 fitted / bicycle",
+            "road width median (p10-p90) m",
+        ]
+        out.append(markdown_table(header, [_reference_row(n, r) for n, r in refs.items()]))
     return "\n".join(out)
 
 
-def write_outputs(driven: list[Driven], summary: dict, out: Path, visuals: Visuals | None) -> None:
+def _reference_row(name: str, r: dict) -> list:
+    resp, width, fit = r["car_response"], r["road_width_m"], r.get("car_fit")
+    return [
+        name,
+        r["yaw_measured_share"],
+        f"{resp['delay_s']:.2f} s, {resp['lag_s']:.2f} s, {resp['gain']:.2f}",
+        f"{fit['r2']:.2f} / {fit['bicycle_r2']:.2f}" if fit else "bicycle",
+        f"{width['median']:.1f} ({width['p10']:.1f}-{width['p90']:.1f})",
+    ]
+
+
+def _world_edges(p: ReferencePath, offsets: np.ndarray) -> np.ndarray:
+    """World points ``offsets`` metres right of the path's root at each frame."""
+    return np.stack(
+        [p.root_x + offsets * np.sin(p.heading), p.root_y - offsets * np.cos(p.heading)], axis=1
+    )
+
+
+def edge_sheet(ref: Reference, path: Path, frames: int = 12) -> Path | None:
+    """Real frames with the road edges the evaluator estimated drawn on them (red
+    left, blue right, green the reference path) so a person can check them."""
+    from evaluation.kinematics import to_local
+
+    tiles = []
+    segs = [s for s in ref.segments if s.edges is not None]
+    total = sum(len(s.path) for s in segs)
+    if not total:
+        return None
+    picks = np.linspace(0, total - 1, frames + 2)[1:-1].astype(int)
+    camera = None
+    from sim.camera import Camera
+
+    camera = Camera()
+    for g in picks:
+        for seg in segs:
+            if g < len(seg.path):
+                break
+            g -= len(seg.path)
+        p, e = seg.path, seg.edges
+        ahead = np.flatnonzero((p.s > p.s[g] + 3.0) & (p.s < p.s[g] + 30.0))
+        pts = {}
+        for name, offs, colour in (
+            ("left", e.left, (255, 40, 40)),
+            ("right", e.right, (60, 120, 255)),
+            ("path", np.zeros(len(p)), (40, 220, 40)),
+        ):
+            w = _world_edges(p, offs)[ahead]
+            x, z = to_local(p.x[g], p.y[g], p.heading[g], w[:, 0], w[:, 1])
+            pts[name] = (np.stack([x, z], axis=1), colour)
+        tiles.append(plots.draw_ground_points(seg.centre[g], pts, camera))
+    return plots.image_grid(tiles, path, columns=4)
+
+
+def write_outputs(
+    driven: list[Driven],
+    summary: dict,
+    out: Path,
+    visuals: Visuals | None,
+    references: list[Reference] = (),
+) -> None:
     write_json(out / "summary.json", summary)
     (out / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
     cols: dict[str, list] = {
@@ -250,8 +385,10 @@ def write_outputs(driven: list[Driven], summary: dict, out: Path, visuals: Visua
             "line",
             "offset_m",
             "heading_error_deg",
+            "road_margin_m",
             "model",
             "applied",
+            "wheel",
             "human",
             "invalid_share",
             "intervention",
@@ -273,8 +410,10 @@ def write_outputs(driven: list[Driven], summary: dict, out: Path, visuals: Visua
         cols["line"] += d.lines[tr.frame[act, 0]].tolist()
         cols["offset_m"] += tr.offset[act, 0].tolist()
         cols["heading_error_deg"] += np.degrees(tr.heading_error[act, 0]).tolist()
+        cols["road_margin_m"] += tr.margin[act, 0].tolist()
         cols["model"] += tr.output[act, 0].tolist()
         cols["applied"] += tr.applied[act, 0].tolist()
+        cols["wheel"] += tr.wheel[act, 0].tolist()
         cols["human"] += tr.human[act, 0].tolist()
         cols["invalid_share"] += tr.invalid[act, 0].tolist()
         cols["intervention"] += tr.intervention[act, 0].astype(int).tolist()
@@ -296,6 +435,28 @@ def write_outputs(driven: list[Driven], summary: dict, out: Path, visuals: Visua
             limit_m=limit,
             title=f"{summary['policy']} on {name}: {int(inter.sum())} interventions",
         )
+    for ref in references:
+        segs = []
+        for seg in ref.segments:
+            item = {"x": seg.path.root_x, "y": seg.path.root_y}
+            if seg.edges is not None:
+                item["left"] = _world_edges(seg.path, seg.edges.left)
+                item["right"] = _world_edges(seg.path, seg.edges.right)
+            if seg.laps is not None:
+                item["laps"] = seg.laps
+            ints = [
+                d.trace.frame[d.trace.intervention[:, 0], 0]
+                for d in driven
+                if d.log == ref.name and d.path is seg.path
+            ]
+            item["interventions"] = np.concatenate(ints) if ints else []
+            segs.append(item)
+        plots.path_map(
+            segs,
+            out / f"path_{_safe(ref.name)}.png",
+            title=f"{ref.name}: reference path ({ref.path_source}), {summary['policy']}",
+        )
+        edge_sheet(ref, out / f"edges_{_safe(ref.name)}.png")
     if visuals is not None:
         strip = visuals.strip_even + visuals.strip_int
         if strip:

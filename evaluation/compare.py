@@ -98,7 +98,8 @@ def compare_models(
     specs: list[ModelSpec],
     recordings: list,
     *,
-    closed_loop: bool = True,
+    references: list | None = None,
+    criterion: str = "road",
     recovery_points: int = 0,
     latency_runs: int = LATENCY_FRAMES,
     runtime: str = "auto",
@@ -107,8 +108,7 @@ def compare_models(
 ) -> list[dict]:
     import models
     from drive.runtime import probe_frames
-    from evaluation.closed_loop import LoopConfig, score
-    from evaluation.closed_loop_run import evaluate_recordings
+    from evaluation.closed_loop import LoopConfig
     from evaluation.policies import ModelPolicy
     from evaluation.replay import run_replay
     from training.recordings import decode_images
@@ -119,6 +119,8 @@ def compare_models(
         lat_frames = decode_images(r0.centre_paths[pick], progress=False)
     else:
         lat_frames = probe_frames(32)
+    config = LoopConfig(criterion=criterion)
+    refs = references or []
     used = set()
     out = []
     for spec in specs:
@@ -169,29 +171,51 @@ def compare_models(
                 "mse": pooled["mse"],
                 "frames_per_s": rep.timing.fps,
             }
-            if closed_loop:
-                driven, trials = evaluate_recordings(
-                    recordings,
-                    ModelPolicy(predictor, label),
-                    LoopConfig(),
-                    recovery_points=recovery_points,
-                    progress=progress,
+            if refs:
+                row["closed_loop"] = closed_loop_figures(
+                    refs, ModelPolicy(predictor, label), config, recovery_points, progress
                 )
-                s = score([d.trace for d in driven]) if driven else {}
-                row["closed_loop"] = {
-                    k: s.get(k)
-                    for k in (
-                        "autonomy_percent",
-                        "autonomy_bounded_percent",
-                        "interventions",
-                        "elapsed_s",
-                        "interventions_per_km",
-                    )
-                }
-                row["closed_loop"]["mean_offset_m"] = s.get("lateral_offset_m", {}).get("mean")
         out.append(row)
         del model
     return out
+
+
+def closed_loop_figures(refs, policy, config, recovery_points: int, progress: bool) -> dict:
+    """The closed loop's headline figures for one policy over the references."""
+    from evaluation.closed_loop import score
+    from evaluation.closed_loop_run import evaluate_recordings, summarise
+
+    driven, trials = evaluate_recordings(
+        refs, policy, config, recovery_points=recovery_points, progress=progress
+    )
+    if not driven:
+        return {}
+    o = summarise(driven, trials, {})["overall"]
+    s = score([d.trace for d in driven])
+    return {
+        "autonomy_percent": s["autonomy_percent"],
+        "autonomy_bounded_percent": s["autonomy_bounded_percent"],
+        "interventions": s["interventions"],
+        "elapsed_s": s["elapsed_s"],
+        "interventions_per_km": s["interventions_per_km"],
+        "mean_offset_m": s["lateral_offset_m"]["mean"],
+        "recovered_share": o["recovery"]["success_share"],
+    }
+
+
+def baseline_figures(
+    references: list, *, criterion: str = "road", recovery_points: int = 0, progress: bool = True
+) -> dict[str, dict]:
+    """The blind baselines' closed-loop figures on the same references (steering
+    straight and the replayed human + 0.02), for the report's baseline rows."""
+    from evaluation.closed_loop import LoopConfig
+    from evaluation.policies import baseline_policies
+
+    config = LoopConfig(criterion=criterion)
+    return {
+        p.name: closed_loop_figures(references, p, config, recovery_points, progress)
+        for p in baseline_policies()
+    }
 
 
 def _get(row: dict, *keys):
@@ -203,7 +227,7 @@ def _get(row: dict, *keys):
     return v
 
 
-def report_markdown(rows: list[dict], logs: list[str]) -> str:
+def report_markdown(rows: list[dict], logs: list[str], baselines: dict | None = None) -> str:
     header = [
         "model",
         "arch",
@@ -249,13 +273,29 @@ def report_markdown(rows: list[dict], logs: list[str]) -> str:
         "model re-saved (.keras and .h5 without optimizer; .h5 with Adam moments).\n"
     )
     text.append(markdown_table(header, body))
+    if baselines:
+        text.append(
+            "\nClosed loop beside the blind baselines (the same logs, criterion and car; a "
+            "model that does not beat steering straight clearly does not drive):\n"
+        )
+        keys = ("interventions", "autonomy_percent", "autonomy_bounded_percent",
+                "interventions_per_km", "recovered_share")  # fmt: skip
+        text.append(
+            markdown_table(
+                ["policy", *keys],
+                [[r["label"], *[_get(r, "closed_loop", k) for k in keys]] for r in rows]
+                + [[name, *[b.get(k) for k in keys]] for name, b in baselines.items()],
+            )
+        )
     text.append("\nPer-layer profiles: profiles.md. Figures: bar_*.png, scatter_*.png.\n")
     return "\n".join(text)
 
 
-def write_outputs(rows: list[dict], logs: list[str], out: Path) -> None:
-    write_json(out / "compare.json", {"logs": logs, "models": rows})
-    (out / "report.md").write_text(report_markdown(rows, logs), encoding="utf-8")
+def write_outputs(
+    rows: list[dict], logs: list[str], out: Path, baselines: dict | None = None
+) -> None:
+    write_json(out / "compare.json", {"logs": logs, "models": rows, "baselines": baselines})
+    (out / "report.md").write_text(report_markdown(rows, logs, baselines), encoding="utf-8")
     prof = []
     for r in rows:
         from evaluation.macs import LayerRow

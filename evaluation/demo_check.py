@@ -35,12 +35,20 @@ import numpy as np
 from tqdm import tqdm
 
 from evaluation import plots
-from evaluation.closed_loop import LoopConfig, SynthesizedViews, run_cars, score
-from evaluation.kinematics import ReferencePath, build_path
+from evaluation.closed_loop import (
+    LoopConfig,
+    SynthesizedViews,
+    recovery_summary,
+    run_cars,
+    score,
+)
+from evaluation.kinematics import ReferencePath, build_path, to_local, wrap_angle
 from evaluation.outputs import markdown_table, prepare_out_dir, write_json
-from evaluation.policies import ConstantPolicy, HumanReplayPolicy, Policy
+from evaluation.policies import ConstantPolicy, HumanReplayPolicy, Policy, baseline_policies
+from evaluation.road import RoadEdges
 from sim.camera import (
     MPH_PER_MPS,
+    ROOT_AHEAD_OF_REAR_AXLE_M,
     Camera,
     camera_offset_for_car_pose,
     curvature_to_steering,
@@ -172,6 +180,100 @@ class RenderedViews:
         return view, np.ones(view.shape[:2], dtype=bool)
 
 
+# ------------------------------------------------------------ reference check
+def path_error(path: ReferencePath, x: np.ndarray, y: np.ndarray, heading: np.ndarray) -> dict:
+    """How far a path's shape is from the truth over 30 m: for every 5th frame, the
+    poses of the frames up to 30 m ahead are expressed relative to that frame, in
+    the estimate and in the truth (``x``, ``y``, ``heading`` of the same frames);
+    RMS, p95 and max of the position differences in metres."""
+    errs = []
+    for i in range(0, len(path), 5):
+        js = np.flatnonzero((path.s >= path.s[i]) & (path.s <= path.s[i] + 30.0))
+        ex, ez = to_local(path.x[i], path.y[i], path.heading[i], path.x[js], path.y[js])
+        tx, tz = to_local(x[i], y[i], heading[i], x[js], y[js])
+        errs.append(np.hypot(ex - tx, ez - tz))
+    e = np.concatenate(errs)
+    return {
+        "rms_m": float(np.sqrt(np.mean(e**2))),
+        "p95_m": float(np.percentile(e, 95)),
+        "max_m": float(e.max()),
+    }
+
+
+def true_edges(track: Track, x, y, heading, s_hint) -> tuple:
+    """The road's true edges measured from the path's root along the path's normal,
+    as :class:`evaluation.road.RoadEdges` holds them (``x``, ``y``, ``heading``: the
+    true rear-axle poses of the path's frames; ``s_hint`` their arc lengths)."""
+    rx = x + ROOT_AHEAD_OF_REAR_AXLE_M * np.cos(heading)
+    ry = y + ROOT_AHEAD_OF_REAR_AXLE_M * np.sin(heading)
+    hints = np.asarray(s_hint, dtype=np.float64)
+    sd = np.array(
+        [track.locate(a, b, s_hint=float(h)) for a, b, h in zip(rx, ry, hints, strict=True)]
+    )
+    road_heading = np.interp(sd[:, 0], np.arange(track.heading.size) * track.ds, track.heading)
+    cos = np.cos(wrap_angle(road_heading - heading))
+    return (-track.half_width_m - sd[:, 1]) / cos, (track.half_width_m - sd[:, 1]) / cos
+
+
+def reference_check(
+    seed: int, n_frames: int, folder: Path, camera: Camera, *, progress: bool = True
+) -> dict:
+    """The evaluator's view of a demo recording against the demo road's truth.
+
+    Writes a demo recording (the scripted weaving driver, three cameras) into
+    ``folder``, builds its reference as ``evaluate.py closed-loop`` does and reports:
+    the path error over 30 m of the path measured from the frames and of the
+    steering-integrated one; the road edges' error against the road's true edges
+    (7.5 m of asphalt); the car response fitted (the demo car is an exact kinematic
+    bicycle, so the fit should find no lag and gain 1); and the closed loop of the
+    vision road follower (a driver known to keep the road) beside the blind
+    baselines under the default criterion."""
+    from evaluation.closed_loop_run import evaluate_recordings
+    from evaluation.reference import build_reference
+    from sim.demo_road import drive_demo, write_demo_recording
+    from training.recordings import read_recording
+
+    rec_dir = folder / f"demo_seed{seed}_{n_frames}"
+    if not (rec_dir / "driving_log.csv").is_file():
+        write_demo_recording(rec_dir, n_frames=n_frames, seed=seed)
+    track = make_track(seed, length_m=0.7 * n_frames + 300.0)  # as write_demo_recording
+    truth = drive_demo(track, n_frames, seed)
+    rec = read_recording(rec_dir)
+    ref = build_reference(rec, camera, progress=progress, use_cache=False)
+    steer_ref = build_reference(
+        rec, camera, path="steering", car="bicycle", edges=False, use_cache=False
+    )
+    out: dict = {"frames": n_frames, "seed": seed, "reference": ref.summary()}
+    paths, edges, steer_paths = [], [], []
+    for seg, sseg in zip(ref.segments, steer_ref.segments, strict=True):
+        r = seg.path.rows
+        pose = (truth.x[r], truth.y[r], truth.heading[r])
+        paths.append(path_error(seg.path, *pose))
+        steer_paths.append(path_error(sseg.path, *pose))
+        left, right = true_edges(track, *pose, truth.s[r])
+        edges.append((seg.edges.left - left, seg.edges.right - right, right - left))
+    out["path_images"] = paths[0] if len(paths) == 1 else paths
+    out["path_steering"] = steer_paths[0] if len(steer_paths) == 1 else steer_paths
+    el = np.concatenate([e[0] for e in edges])
+    er = np.concatenate([e[1] for e in edges])
+    both = np.concatenate([el, er])
+    out["edges"] = {
+        "rms_m": float(np.sqrt(np.mean(both**2))),
+        "left_median_m": float(np.median(el)),
+        "right_median_m": float(np.median(er)),
+        "p95_abs_m": float(np.percentile(np.abs(both), 95)),
+        "true_width_m": float(np.median(np.concatenate([e[2] for e in edges]))),
+    }
+    config = LoopConfig(camera=camera)
+    out["closed_loop"] = {}
+    for pol in [RoadFollower(camera), *baseline_policies()]:
+        driven, trials = evaluate_recordings([ref], pol, config, recovery_points=4, progress=False)
+        res = score([d.trace for d in driven])
+        res["recovery"] = recovery_summary([t for v in trials.values() for t in v])
+        out["closed_loop"][pol.name] = res
+    return out
+
+
 # ----------------------------------------------------------------- synthesis check
 def synthesis_check(
     seed: int, poses: int, camera: Camera, progress: bool = True
@@ -248,9 +350,16 @@ def closed_loop_check(
     recovery_points: int = 4,
     progress: bool = True,
 ) -> dict[str, dict[str, dict]]:
-    from evaluation.closed_loop import recovery_summary, recovery_trials
+    from evaluation.closed_loop import recovery_trials
 
     config = LoopConfig(camera=camera)
+    # The clean drive keeps the centreline: the road's edges are its half width away.
+    n = len(drive.path)
+    edges = RoadEdges(
+        np.full(n, -drive.track.half_width_m),
+        np.full(n, drive.track.half_width_m),
+        np.zeros((n, 2), np.int32),
+    )
     sources = {
         "synthesised": SynthesizedViews(drive.frames, camera),
         "rendered": RenderedViews(drive, camera),
@@ -265,11 +374,14 @@ def closed_loop_check(
                 pol,
                 config,
                 start=np.array([0]),
+                edges=edges,
                 progress=progress,
                 desc=f"{pol.name}, {mode}",
             )
             res = score([tr])
-            trials = recovery_trials(drive.path, views, pol, config, points=recovery_points)
+            trials = recovery_trials(
+                drive.path, views, pol, config, points=recovery_points, edges=edges
+            )
             res["recovery"] = recovery_summary(trials)
             out[pol.name][mode] = res
             logger.info(

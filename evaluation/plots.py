@@ -247,3 +247,70 @@ class VideoWriter:
                 self._failed = True
             self._writer = None
         return None if self._failed or not self.frames else self.path
+
+
+LAP_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink")
+
+
+def path_map(
+    segments: Sequence[dict],
+    path: Path,
+    *,
+    title: str = "",
+) -> Path:
+    """Top view of a recording's reference path(s) with the road edges.
+
+    Each item of ``segments`` has world arrays ``x``, ``y`` (the car's centre),
+    optional ``left``/``right`` edge points (``(n, 2)``), ``laps`` (lap index per
+    frame, for colours) and ``interventions`` (frame indices to mark).
+    """
+    fig = Figure(figsize=(8, 8))
+    ax = fig.add_subplot(1, 1, 1)
+    shown: set[int] = set()
+    for seg in segments:
+        for side in ("left", "right"):
+            pts = seg.get(side)
+            if pts is not None:
+                ax.plot(pts[:, 0], pts[:, 1], color="0.55", lw=0.6)
+        laps = seg.get("laps")
+        laps = np.zeros(len(seg["x"]), dtype=int) if laps is None else np.asarray(laps)
+        for lap in np.unique(laps):
+            sel = laps == lap
+            label = f"lap {lap + 1}" if lap not in shown else None
+            shown.add(int(lap))
+            ax.plot(
+                seg["x"][sel], seg["y"][sel], ".", ms=1.5,
+                color=LAP_COLOURS[int(lap) % len(LAP_COLOURS)], label=label,
+            )  # fmt: skip
+        ints = np.asarray(seg.get("interventions", []), dtype=int)
+        if ints.size:
+            ax.scatter(seg["x"][ints], seg["y"][ints], marker="x", color="tab:red", s=25, zorder=3)
+        ax.plot(seg["x"][:1], seg["y"][:1], "k*", ms=10)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.grid(alpha=0.3)
+    if len(shown) > 1:
+        ax.legend(loc="best", fontsize=8, markerscale=6)
+    ax.set_title(title + "\n(grey: road edges; star: start; x: interventions)")
+    return _save(fig, path)
+
+
+def draw_ground_points(
+    image: np.ndarray, points: dict[str, tuple[np.ndarray, tuple[int, int, int]]], camera
+) -> Image.Image:
+    """The frame, scaled 2x, with ground points (car frame (x right, z ahead of the
+    rear axle), ``(n, 2)``) drawn as dots in the given colours."""
+    scale = 2
+    im = Image.fromarray(image).resize(
+        (image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST
+    )
+    draw = ImageDraw.Draw(im)
+    for pts, colour in points.values():
+        uv = camera.ground_to_pixel(np.asarray(pts, dtype=np.float64).reshape(-1, 2))
+        for u, v in uv:
+            if np.isfinite(u) and np.isfinite(v) and 0 <= u < image.shape[1] and 0 <= v < 132:
+                draw.ellipse(
+                    (u * scale - 2, v * scale - 2, u * scale + 2, v * scale + 2), fill=colour
+                )
+    return im

@@ -101,3 +101,9 @@ class ServerPolicy(Policy):
 
     def close(self) -> None:
         self.client.close()
+
+
+def baseline_policies(bias: float = 0.02) -> list[Policy]:
+    """The blind baselines every closed-loop figure stands beside: steering straight
+    and the recorded human steering replayed with a small ``bias``."""
+    return [ConstantPolicy(0.0), HumanReplayPolicy(bias)]

@@ -96,12 +96,13 @@ def latency(predictors: dict[str, Any], frame: np.ndarray, calls: int = LATENCY_
 def closed_loop(predictors: dict[str, Any], logs: list[str], *, progress: bool = False) -> dict:
     """``evaluate.py closed-loop``'s method (default limits, no recovery trials) per model."""
     from evaluation.closed_loop import LoopConfig, score
-    from evaluation.closed_loop_run import evaluate_recordings
+    from evaluation.closed_loop_run import build_references, evaluate_recordings
     from evaluation.policies import ModelPolicy
     from training.recordings import read_recordings
 
     recordings = read_recordings(logs)
     config = LoopConfig()
+    refs = build_references(recordings, config.camera, progress=progress)
     out: dict[str, Any] = {"logs": [str(r.csv_path) for r in recordings]}
     for label, p in predictors.items():
         if isinstance(p, str):
@@ -109,7 +110,7 @@ def closed_loop(predictors: dict[str, Any], logs: list[str], *, progress: bool =
             continue
         start = time.perf_counter()
         driven, _ = evaluate_recordings(
-            recordings, ModelPolicy(p, label), config, recovery_points=0, progress=progress
+            refs, ModelPolicy(p, label), config, recovery_points=0, progress=progress
         )
         if not driven:
             out[label] = {"error": "no drivable stretch in the logs"}

@@ -41,6 +41,17 @@ def demo_log(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def demo_log_long(tmp_path_factory) -> Path:
+    """A 170-frame procedural recording (about 11.5 s): long enough for the closed
+    loop's recovery trials (5 s each, 1 s clear either side)."""
+    from sim.demo_road import write_demo_recording
+
+    folder = tmp_path_factory.mktemp("demo_long") / "demo_long"
+    write_demo_recording(folder, n_frames=170, seed=4)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny") / "tiny.keras"
     tiny_steering_model().save(path)

@@ -1,11 +1,14 @@
-"""The intervention counter, latency and the autonomy formula on constructed trajectories."""
+"""The intervention criteria, the car's response, latency, recovery trials and the
+autonomy formula on constructed trajectories whose answers are computed by hand."""
 
 import math
 
 import numpy as np
 import pytest
 
+from evaluation.car_model import CarResponse
 from evaluation.closed_loop import (
+    MAX_CURVATURE,
     LoopConfig,
     autonomy,
     recovery_summary,
@@ -15,6 +18,10 @@ from evaluation.closed_loop import (
 )
 from evaluation.kinematics import build_path
 from evaluation.policies import ConstantPolicy, HumanReplayPolicy, Policy
+from evaluation.road import RoadEdges
+
+#: One decision per 0.1 s frame interval: the hand computations step 1 m at a time.
+NVIDIA = dict(criterion="nvidia", control_hz=10.0)
 
 
 def blank_views(base, right, forward, yaw):
@@ -24,6 +31,10 @@ def blank_views(base, right, forward, yaw):
 
 def straight(n=200, v=10.0, dt=0.1, steering=0.0):
     return build_path(np.arange(n), np.arange(n) * dt, np.full(n, v), np.full(n, steering))
+
+
+def flat_edges(n: int, left: float, right: float) -> RoadEdges:
+    return RoadEdges(np.full(n, left), np.full(n, right), np.zeros((n, 2), np.int32))
 
 
 def test_autonomy_formula():
@@ -37,7 +48,7 @@ def test_autonomy_formula():
     assert all(math.isnan(v) for v in autonomy(1, 0.0))
 
 
-def test_interventions_of_a_constant_wrong_steering_by_hand():
+def test_nvidia_interventions_of_a_constant_wrong_steering_by_hand():
     """Steering 0.15 (3.75 deg) on a straight path, 1 m per step.
 
     Hand computation: R = 2.87 / tan 3.75 deg = 43.79 m; after s metres from an aligned
@@ -47,7 +58,7 @@ def test_interventions_of_a_constant_wrong_steering_by_hand():
     along the 199 m path: 25 whole periods fit (198.2 m).
     """
     path = straight()
-    cfg = LoopConfig(heading_limit_deg=30.0)  # isolate the offset limit
+    cfg = LoopConfig(heading_limit_deg=30.0, **NVIDIA)  # isolate the offset limit
     tr = run_cars(path, blank_views, ConstantPolicy(0.15), cfg, start=np.array([0]))
     steps = np.flatnonzero(tr.intervention[:, 0])
     assert len(steps) == 25
@@ -62,13 +73,13 @@ def test_interventions_of_a_constant_wrong_steering_by_hand():
     assert s["lateral_offset_m"]["max"] == pytest.approx(1.020, abs=2e-3)
 
 
-def test_heading_limit_counts_too():
+def test_nvidia_heading_limit_counts_too():
     # 1.3085 deg of heading per metre at steering 0.15: 5.23 deg after 4 m, offset 0.33 m.
     tr = run_cars(
         straight(),
         blank_views,
         ConstantPolicy(-0.15),
-        LoopConfig(heading_limit_deg=5.0),
+        LoopConfig(heading_limit_deg=5.0, **NVIDIA),
         start=np.array([0]),
     )
     first = int(np.flatnonzero(tr.intervention[:, 0])[0])
@@ -77,14 +88,86 @@ def test_heading_limit_counts_too():
     assert math.degrees(abs(tr.heading_error[first, 0])) == pytest.approx(5.23, abs=0.02)
 
 
+def _front_right_wheel(s: float, radius: float) -> float:
+    """By hand: a car starting aligned on a straight path and turning right on a
+    circle of ``radius`` about its rear axle; after s metres, how far right of the
+    path its front-right wheel is, plus the swing-out a crossing is certain to add
+    (the front turning back at full lock: (1 - cos psi) / kappa_max)."""
+    psi = s / radius
+    axle = radius * (1.0 - math.cos(psi))
+    wheel = axle + 2.87 * math.sin(psi) + 1.0 * math.cos(psi)
+    return wheel + (1.0 - math.cos(psi)) / MAX_CURVATURE
+
+
+def test_road_criterion_counts_a_wheel_leaving_the_road_by_hand():
+    """Road edges 3 m either side of a straight path; steering 0.15 at 1 m per step.
+
+    The car leaves on the right when its front-right wheel (1.0 m right of the
+    centre line of the car, 2.87 m ahead of the rear axle), plus the swing-out that
+    makes the crossing certain, passes 3.0 m: computed here from the circle's
+    geometry, independently of the closed loop's code."""
+    radius = 2.87 / math.tan(math.radians(0.15 * 25.0))
+    expected = next(s for s in range(1, 100) if _front_right_wheel(s, radius) > 3.0)
+    path = straight()
+    edges = flat_edges(len(path), -3.0, 3.0)
+    cfg = LoopConfig(control_hz=10.0)  # the road criterion is the default
+    tr = run_cars(path, blank_views, ConstantPolicy(0.15), cfg, start=np.array([0]), edges=edges)
+    steps = np.flatnonzero(tr.intervention[:, 0])
+    assert steps[0] + 1 == expected  # step k ends k metres along
+    # The margin just before is positive and agrees with the hand geometry.
+    k = expected - 2
+    assert tr.margin[k, 0] == pytest.approx(3.0 - _front_right_wheel(k + 1, radius), abs=0.02)
+    assert tr.margin[k + 1, 0] < 0
+    # Each intervention puts the car back: the same crossing repeats periodically.
+    assert len(set(np.diff(steps).tolist())) == 1
+    # A road twice as wide lets the same policy run longer before the first crossing.
+    wide = run_cars(
+        path,
+        blank_views,
+        ConstantPolicy(0.15),
+        cfg,
+        start=np.array([0]),
+        edges=flat_edges(len(path), -6.0, 6.0),
+    )
+    assert np.flatnonzero(wide.intervention[:, 0])[0] > steps[0]
+
+
+def test_the_road_criterion_needs_edges():
+    with pytest.raises(ValueError, match="edges"):
+        run_cars(straight(), blank_views, ConstantPolicy(0.0), LoopConfig(), start=np.array([0]))
+
+
 def test_replayed_human_follows_a_curved_path_exactly():
     path = straight(n=150, v=9.0, dt=0.07, steering=0.1)  # a 65.7 m circle
-    tr = run_cars(path, blank_views, HumanReplayPolicy(0.0), LoopConfig(), start=np.array([0]))
+    edges = flat_edges(len(path), -3.0, 3.0)
+    tr = run_cars(
+        path, blank_views, HumanReplayPolicy(0.0), LoopConfig(), start=np.array([0]), edges=edges
+    )
     s = score([tr])
     assert s["interventions"] == 0
     assert s["lateral_offset_m"]["max"] < 0.01
     assert s["time_within_0.3m"] == 1.0
     assert s["autonomy_percent"] == 100.0
+    assert s["road_margin_m"]["min"] == pytest.approx(2.0, abs=0.01)  # 3 m edges, 1 m wheels
+
+
+def test_a_lagging_car_turns_later_than_the_bicycle():
+    """The fitted response (lag 0.1 s) against the plain bicycle: the same command
+    moves the wheel, hence the heading, more slowly at first."""
+    path = straight(n=40)
+    edges = flat_edges(len(path), -50.0, 50.0)
+    runs = {}
+    for name, resp in (("bicycle", CarResponse()), ("lag", CarResponse(lag_s=0.1))):
+        cfg = LoopConfig(response=resp, control_hz=10.0)
+        tr = run_cars(path, blank_views, ConstantPolicy(0.2), cfg, start=np.array([0]), edges=edges)
+        runs[name] = tr
+    # Mean wheel position over the first 0.1 s: 0.2 (bicycle) and, by hand,
+    # 0.2 (1 - 0.1 / 0.1 (1 - e^-1)) = 0.07358 (lag).
+    assert runs["bicycle"].wheel[0, 0] == pytest.approx(0.2)
+    assert runs["lag"].wheel[0, 0] == pytest.approx(0.2 * math.exp(-1.0), abs=1e-6)
+    assert abs(runs["lag"].heading_error[5, 0]) < abs(runs["bicycle"].heading_error[5, 0])
+    # Settled, both turn alike.
+    assert runs["lag"].wheel[20, 0] == pytest.approx(0.2, abs=1e-6)
 
 
 class Counter(Policy):
@@ -102,26 +185,43 @@ class Counter(Policy):
 def test_latency_delays_commands_by_whole_frames(latency):
     path = straight(n=30, steering=0.0)
     tr = run_cars(
-        path, blank_views, Counter(), LoopConfig(latency_frames=latency), start=np.array([0])
+        path,
+        blank_views,
+        Counter(),
+        LoopConfig(latency_frames=latency, **NVIDIA),
+        start=np.array([0]),
     )
     out, applied = tr.output[:, 0], tr.applied[:, 0]
     np.testing.assert_allclose(applied[latency:], out[: len(out) - latency])
     np.testing.assert_allclose(applied[:latency], 0.0)  # the human's command at the start
 
 
+def test_frame_intervals_are_split_to_the_control_rate():
+    """A 0.1 s recording driven at the simulator's 15 Hz: two decisions a frame."""
+    path = straight(n=30)
+    tr = run_cars(path, blank_views, Counter(), LoopConfig(criterion="nvidia"), start=[0])
+    assert tr.dt[0, 0] == pytest.approx(0.05)
+    assert len(tr.time) == pytest.approx(2 * 29, abs=2)
+
+
 def test_recovery_trials_of_a_blind_policy():
     path = straight(n=120, v=10.0, dt=0.1)
-    trials = recovery_trials(path, blank_views, HumanReplayPolicy(0.0), LoopConfig(), points=2)
+    edges = flat_edges(len(path), -4.0, 4.0)
+    trials = recovery_trials(
+        path, blank_views, HumanReplayPolicy(0.0), LoopConfig(), points=2, edges=edges
+    )
     assert len(trials) == 2 * 6
     by = {(t["offset_m"], t["yaw_deg"]): t for t in trials}
-    # Blind and straight: a displaced car stays displaced; a turned car leaves.
-    assert by[(0.5, 0.0)]["final_offset_m"] == pytest.approx(0.5, abs=1e-6)
+    # Blind and straight: a displaced car stays displaced, beside its twin on the path.
+    assert by[(0.5, 0.0)]["final_gap_m"] == pytest.approx(0.5, abs=1e-6)
+    assert by[(1.0, 0.0)]["final_offset_m"] == pytest.approx(1.0, abs=1e-6)
     assert not any(t["success"] for t in trials)
-    # 5 degrees off at 10 m/s: 1 m off the path after about 1.1 s (root already 0.14 m).
+    # 5 degrees off at 10 m/s: the front wheel reaches the edge 3 m away in about 3.3 s.
     assert by[(0.0, 5.0)]["intervention"] and by[(0.0, -5.0)]["intervention"]
     assert not by[(1.0, 0.0)]["intervention"]
     summary = recovery_summary(trials)
     assert summary["trials"] == 12 and summary["success_share"] == 0.0
+    assert summary["final_gap_m"]["p50"] == pytest.approx(0.75, abs=0.3)
     assert set(summary["by_start"]) == {
         "offset -1 m",
         "offset -0.5 m",
@@ -132,8 +232,24 @@ def test_recovery_trials_of_a_blind_policy():
     }
 
 
+def test_recovery_starts_off_the_road_are_not_run():
+    path = straight(n=120, v=10.0, dt=0.1)
+    edges = flat_edges(len(path), -1.2, 1.2)  # 1 m to the side puts a wheel off
+    trials = recovery_trials(
+        path, blank_views, HumanReplayPolicy(0.0), LoopConfig(), points=1, edges=edges
+    )
+    off = [t for t in trials if t["off_road_at_start"]]
+    assert {t["offset_m"] for t in off} == {-1.0, -0.5, 0.5, 1.0}
+    summary = recovery_summary(trials)
+    assert summary["skipped_off_road"] == 4 and summary["trials"] == 2
+
+
 def test_config_rejects_nonsense():
     with pytest.raises(ValueError, match="offset_limit_m"):
         LoopConfig(offset_limit_m=0.0)
     with pytest.raises(ValueError, match="latency_frames"):
         LoopConfig(latency_frames=-1)
+    with pytest.raises(ValueError, match="criterion"):
+        LoopConfig(criterion="lane")
+    with pytest.raises(ValueError, match="control_hz"):
+        LoopConfig(control_hz=0.0)

@@ -83,19 +83,29 @@ def test_road_following_beats_the_blind_baselines_on_the_demo_road():
     from evaluation.closed_loop import LoopConfig, run_cars, score
     from evaluation.demo_check import clean_drive
     from evaluation.policies import ConstantPolicy, HumanReplayPolicy
+    from evaluation.road import RoadEdges
 
     cam = Camera()
     drive = clean_drive(seed=0, n_frames=180, camera=cam, progress=False)
+    n = len(drive.path)
+    edges = RoadEdges(np.full(n, -3.75), np.full(n, 3.75), np.zeros((n, 2), np.int32))
     views = SynthesizedViews(drive.frames, cam)
     scores = {}
     for pol in (RoadFollower(cam), ConstantPolicy(0.0), HumanReplayPolicy(0.02)):
-        tr = run_cars(drive.path, views, pol, LoopConfig(camera=cam), start=np.array([0]))
-        scores[pol.name] = score([tr])
-    follow = scores[RoadFollower.name]
-    assert follow["interventions"] == 0 and follow["lateral_offset_m"]["max"] < 0.5
+        for criterion in ("road", "nvidia"):
+            cfg = LoopConfig(camera=cam, criterion=criterion)
+            tr = run_cars(drive.path, views, pol, cfg, start=np.array([0]), edges=edges)
+            scores[pol.name, criterion] = score([tr])
+    for criterion in ("road", "nvidia"):
+        follow = scores[RoadFollower.name, criterion]
+        assert follow["interventions"] == 0 and follow["lateral_offset_m"]["max"] < 0.5
+        for name in ("constant +0", "human replay +0.02"):
+            blind = scores[name, criterion]
+            assert blind["interventions"] >= 1, (criterion, blind)
+            assert blind["autonomy_bounded_percent"] < follow["autonomy_bounded_percent"] - 10
+    # The road (7.5 m) is wider than NVIDIA's 1 m band: fewer interventions, never more.
     for name in ("constant +0", "human replay +0.02"):
-        assert scores[name]["interventions"] >= 2, scores[name]
-        assert scores[name]["autonomy_bounded_percent"] < follow["autonomy_bounded_percent"] - 20
+        assert scores[name, "road"]["interventions"] <= scores[name, "nvidia"]["interventions"]
 
 
 @pytest.mark.slow
@@ -114,3 +124,27 @@ def test_synthesised_closed_loop_agrees_with_rendered_truth():
         assert syn["lateral_offset_m"]["mean"] == pytest.approx(
             ren["lateral_offset_m"]["mean"], abs=0.05
         )
+
+
+def test_the_evaluator_sees_the_demo_road_as_it_is(tmp_path):
+    """Issue 12's demo-road checks, short (300 frames; the documented figures use
+    ``python -m evaluation.demo_check --frames 600``): the reference path measured
+    from the frames within 0.2 m RMS of the truth over 30 m, road edges within
+    0.3 m RMS of the road's true 7.5 m, the demo car found to be a plain bicycle, and
+    a driver known to keep the road at 100% autonomy where steering straight is not."""
+    from evaluation.demo_check import reference_check
+
+    r = reference_check(1, 300, tmp_path, Camera(), progress=False)
+    assert r["path_images"]["rms_m"] < 0.2, r["path_images"]
+    assert r["path_steering"]["rms_m"] < 0.05  # the demo's logged steering is exact
+    assert r["edges"]["rms_m"] < 0.3, r["edges"]
+    assert r["edges"]["true_width_m"] == pytest.approx(7.5, abs=0.05)
+    resp = r["reference"]["car_response"]
+    assert resp["lag_s"] <= 0.02 and resp["gain"] == pytest.approx(1.0, abs=0.05)
+    loop = r["closed_loop"]
+    follower = loop[RoadFollower.name]
+    assert follower["interventions"] == 0 and follower["autonomy_percent"] == 100.0
+    assert follower["recovery"]["success_share"] >= 0.75  # 20 of 23 on this stretch
+    straight = loop["constant +0"]
+    assert straight["interventions"] >= 3 and straight["autonomy_percent"] < 80.0
+    assert straight["recovery"]["success_share"] == 0.0
