@@ -1,4 +1,4 @@
-"""``python evaluate.py {replay,closed-loop,calibrate,compare}``: the command line.
+"""``python evaluate.py {replay,closed-loop,path,calibrate,compare}``: the command line.
 
 Only this module configures logging. User errors (a missing log, a MODEL that is
 not a model, an output folder that already holds results) end with one line
@@ -191,6 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-video", action="store_true", help="skip views.mp4")
     _runtime(p)
+    _common(p)
+
+    p = sub.add_parser(
+        "path",
+        help="the reference path, car response and road edges of each log, checked",
+        description="Build each log's reference as closed-loop does and check it: how "
+        "well repeated laps overlay (path from the frames against path from the steering), "
+        "the car's fitted response, the road width and the edges drawn on real frames.",
+    )
+    p.add_argument("logs", nargs="+", metavar="LOG", help="driving_log.csv or its folder")
+    p.add_argument("--calibration", type=Path, help="calibration.json from `evaluate.py calibrate`")
     _common(p)
 
     p = sub.add_parser(
@@ -455,8 +466,23 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_path(args) -> int:
+    from evaluation import path_report
+    from evaluation.calibrate import load_camera
+    from evaluation.outputs import prepare_out_dir
+    from sim.camera import Camera
+
+    camera = load_camera(args.calibration) if args.calibration else Camera()
+    out = prepare_out_dir(args.out, overwrite=args.overwrite)
+    recordings = _read_logs(args.logs)
+    path_report.run(recordings, camera, out, progress=not args.quiet)
+    logger.info("reference checks written to %s", out / "reference.md")
+    return 0
+
+
 COMMANDS = {
     "replay": cmd_replay,
+    "path": cmd_path,
     "closed-loop": cmd_closed_loop,
     "calibrate": cmd_calibrate,
     "compare": cmd_compare,

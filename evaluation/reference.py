@@ -34,6 +34,7 @@ import numpy as np
 
 from evaluation.car_model import BICYCLE, CarResponse, fit_response, predicted_yaw
 from evaluation.kinematics import MPH_PER_MPS, ReferencePath, build_path, split_segments
+from evaluation.laps import lap_index, match_places
 from evaluation.odometry import measure_yaw
 from evaluation.road import RoadEdges, estimate_edges
 from sim.camera import LEFT_CAMERA_X_M, RIGHT_CAMERA_X_M, Camera
@@ -41,7 +42,7 @@ from sim.camera import LEFT_CAMERA_X_M, RIGHT_CAMERA_X_M, Camera
 logger = logging.getLogger(__name__)
 
 #: Bump when the odometry or edge method changes: old cache entries are ignored.
-METHOD_VERSION = 5
+METHOD_VERSION = 6
 PATH_SOURCES = ("images", "steering")
 CAR_MODELS = ("fitted", "bicycle")
 #: Frame-to-frame change on the bonnet's core against the road just above it: the
@@ -105,6 +106,20 @@ class Reference:
     steering: np.ndarray
     yaw: np.ndarray  # turn per interval used for the paths (n - 1)
     ds: np.ndarray  # metres per interval (n - 1)
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # driven rows
+    #: Frames showing a place seen at least 40 s earlier (indices into ``rows``).
+    matches: list = field(default_factory=list)
+
+    def positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Root positions (len(rows), 2) of every driven row, and its segment index
+        (each segment's path has its own origin)."""
+        xy, seg = [], []
+        for k, s in enumerate(self.segments):
+            xy.append(np.stack([s.path.root_x, s.path.root_y], axis=1))
+            seg.append(np.full(len(s.path), k))
+        if not xy:
+            return np.zeros((0, 2)), np.zeros(0, np.int64)
+        return np.concatenate(xy), np.concatenate(seg)
 
     def summary(self) -> dict:
         widths = np.concatenate(
@@ -227,6 +242,14 @@ def build_reference(
         out.append(Segment(p, e, centre[r], {name: f[r] for name, f in sides.items()}))
     if use_cache and path == "images" and measured is not None:
         _save_cache(rec, camera, measured, new_edges)
+    if rows.size:
+        matches = match_places(centre[rows], t[rows])
+        laps = lap_index(len(rows), matches)
+        position = {int(r): k for k, r in enumerate(rows)}
+        for seg in out:
+            seg.laps = laps[[position[int(r)] for r in seg.path.rows]]
+    else:
+        matches = []
     return Reference(
         name=rec.name,
         segments=out,
@@ -240,6 +263,8 @@ def build_reference(
         steering=steering,
         yaw=yaw,
         ds=ds,
+        rows=rows,
+        matches=matches,
     )
 
 

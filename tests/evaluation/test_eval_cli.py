@@ -150,6 +150,9 @@ def test_calibrate_finds_the_demo_camera_and_closed_loop_reads_it(demo_log, tmp_
     # The demo recording's side cameras are rendered with the simulator's constants.
     assert cal["camera"] == {"pitch_deg": 9.5, "height_m": 1.28, "vfov_deg": 60.0}
     assert cal["mae_default"] < 0.5 * cal["mae_no_warp"]
+    # The reverse warp (a side frame to the centre view) is as good as the forward one.
+    assert cal["mae_centre_from_sides"] < 0.5 * cal["mae_no_warp"]
+    assert "from a side frame" in (out / "calibration.md").read_text()
     assert len(cal["grid"]) == 3
     from evaluation.calibrate import CalibrationError, load_camera
 
