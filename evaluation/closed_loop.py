@@ -88,8 +88,6 @@ RECOVERY_YAWS_DEG = (-5.0, 5.0)
 #: A disturbed car has recovered when it is this close to its undisturbed twin.
 RECOVERY_BAND_M = 0.3
 RECOVERY_TIME_S = 5.0
-#: Earlier frames that may fill what the frame at the car never saw.
-HISTORY_FRAMES = 8
 #: The simulator's nominal sampling rate (a frame about every 0.067 s).
 CONTROL_HZ = 15.0
 
@@ -139,10 +137,9 @@ class SynthesizedViews:
 
     ``sides`` holds the left and right frames when the recording has them; each view
     is then synthesised from whichever camera is nearest the virtual camera
-    sideways. With ``path`` (the frames' :class:`ReferencePath`), pixels that camera
-    never saw are taken from up to ``history`` earlier frames, which saw the ground
-    beside the car from further back; what remains unsourced gets the nearest
-    recorded pixel. With ``bonnet`` the car's bonnet is kept where the frames show it.
+    sideways, and pixels that camera never saw get the nearest recorded pixel
+    (``fill=None``; pass a grey level to paint them instead). With ``bonnet`` the
+    car's bonnet is kept where the frames show it.
     """
 
     def __init__(
@@ -152,8 +149,6 @@ class SynthesizedViews:
         sides: dict[str, np.ndarray] | None = None,
         *,
         bonnet: bool = False,
-        path: ReferencePath | None = None,
-        history: int = HISTORY_FRAMES,
         fill: int | None = None,
     ):
         from evaluation.reference import side_cameras
@@ -165,11 +160,9 @@ class SynthesizedViews:
             if sides and name in sides:
                 self.cams.append((cam, sides[name]))
         self.keep = bonnet_mask(camera) if bonnet else None
-        self.path = path
-        self.history = history if path is not None else 0
         self.fill = fill
 
-    def _from(self, base: int, right: float, forward: float, yaw: float, fill):
+    def __call__(self, base: int, right: float, forward: float, yaw: float):
         lat, fwd, yaw_c = camera_offset_for_car_pose(self.camera, float(right), float(yaw))
         target_x = self.camera.lateral_m + lat
         src_cam, src = min(self.cams, key=lambda s: abs(s[0].lateral_m - target_x))
@@ -179,35 +172,11 @@ class SynthesizedViews:
             yaw_c,
             self.camera,
             forward_m=fwd + float(forward),
-            fill=fill,
+            fill=self.fill,
             source=src_cam,
             keep=self.keep,
             keep_image=self.frames[base],
         )
-
-    def __call__(self, base: int, right: float, forward: float, yaw: float):
-        if not self.history:
-            return self._from(base, right, forward, yaw, self.fill)
-        view, valid = self._from(base, right, forward, yaw, 0)
-        p = self.path
-        if not valid.all():
-            # The car's rear axle in the world, then relative to earlier frames.
-            c, s = math.cos(p.heading[base]), math.sin(p.heading[base])
-            wx = p.x[base] + forward * c + right * s
-            wy = p.y[base] + forward * s - right * c
-            wh = p.heading[base] - yaw
-            for j in range(base - 1, max(base - self.history, 0) - 1, -1):
-                r, f, y = relative_pose(p, np.array([j]), wx, wy, wh)
-                more, ok = self._from(j, float(r[0]), float(f[0]), float(y[0]), 0)
-                new = ok & ~valid
-                view[new] = more[new]
-                valid |= ok
-                if valid.all():
-                    break
-        if not valid.all():
-            edge, _ = self._from(base, right, forward, yaw, self.fill)
-            view[~valid] = edge[~valid]
-        return view, valid
 
 
 ViewSource = Callable[[int, float, float, float], tuple[np.ndarray, np.ndarray]]

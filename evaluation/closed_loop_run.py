@@ -31,6 +31,7 @@ from evaluation.kinematics import ReferencePath
 from evaluation.outputs import markdown_table, write_csv, write_json
 from evaluation.policies import Policy
 from evaluation.reference import Reference, build_reference
+from sim.camera import Camera
 
 logger = logging.getLogger(__name__)
 
@@ -342,9 +343,6 @@ def edge_sheet(ref: Reference, path: Path, frames: int = 12) -> Path | None:
     if not total:
         return None
     picks = np.linspace(0, total - 1, frames + 2)[1:-1].astype(int)
-    camera = None
-    from sim.camera import Camera
-
     camera = Camera()
     for g in picks:
         for seg in segs:

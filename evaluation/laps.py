@@ -11,8 +11,10 @@ when a run of 17 consecutive frames matches a run of 17 earlier ones frame by
 frame (sequence matching as in SeqSLAM, Milford and Wyeth 2012): single frames of a
 track look alike too often, sequences do not. A match counts when its mean
 correlation is at least 0.5 and beats every other candidate more than 30 frames
-away by 0.05, and when the two passes are at least 40 s apart (another lap, not
-the next second).
+away by 0.05, when the two passes are at least 40 s apart (another lap, not the
+next second), when it is part of a run of 20 consecutive matches, and when two
+other runs agree on the lap's duration within 5% or the run is 100 frames long (a
+look-alike stretch of the jungle's rock faces matches once, at a time of its own).
 
 :func:`overlay` then measures, for every matched frame, the distance from its place
 on the path to the nearest point of the earlier pass (within 30 frames of its
@@ -39,6 +41,10 @@ EXCLUDE_FRAMES = 30
 #: A place is only recognised along a run of this many consecutive frames whose
 #: matches advance together (a lone look-alike frame is no lap).
 MIN_RUN = 20
+#: ... and at least this many other runs must agree on how long the lap took.
+LAP_AGREEMENT = 2
+#: A run this long (100 frames, 7-12 s of driving) stands on its own.
+LONG_RUN = 100
 
 
 def thumbnails(frames: np.ndarray) -> np.ndarray:
@@ -95,7 +101,27 @@ def match_places(frames: np.ndarray, t: np.ndarray) -> list[PlaceMatch]:
         score = float(scores[k])
         if score >= MIN_SCORE and score - second >= MIN_MARGIN:
             out.append(PlaceMatch(i, j, score, score - second))
-    return _runs(out)
+    return _consistent(_runs(out), t)
+
+
+def _consistent(matches: list[PlaceMatch], t: np.ndarray) -> list[PlaceMatch]:
+    """Keep the runs whose time between passes at least :data:`LAP_AGREEMENT` other
+    runs share within 5% (a lap takes about as long at every place of the track; a
+    look-alike stretch of scenery, the jungle's rock faces or a bridge seen from
+    below, matches once, at a time of its own), and runs of :data:`LONG_RUN` frames."""
+    runs: list[list[PlaceMatch]] = []
+    for m in matches:
+        if runs and m.i == runs[-1][-1].i + 1:
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    gaps = np.array([np.median([t[m.i] - t[m.j] for m in r]) for r in runs])
+    keep: list[PlaceMatch] = []
+    for r, g in zip(runs, gaps, strict=True):
+        agreeing = int((np.abs(gaps - g) <= 0.05 * g).sum()) - 1
+        if agreeing >= LAP_AGREEMENT or len(r) >= LONG_RUN:
+            keep += r
+    return keep
 
 
 def _runs(matches: list[PlaceMatch]) -> list[PlaceMatch]:

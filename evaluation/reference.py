@@ -42,7 +42,7 @@ from sim.camera import LEFT_CAMERA_X_M, RIGHT_CAMERA_X_M, Camera
 logger = logging.getLogger(__name__)
 
 #: Bump when the odometry or edge method changes: old cache entries are ignored.
-METHOD_VERSION = 6
+METHOD_VERSION = 8
 PATH_SOURCES = ("images", "steering")
 CAR_MODELS = ("fitted", "bicycle")
 #: Frame-to-frame change on the bonnet's core against the road just above it: the

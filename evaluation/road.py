@@ -19,7 +19,8 @@ road", and the road's edges come from the recorded frames:
    the edge points of all frames are placed in the world with the reference path's
    poses and measured sideways from the path at the frame they fall beside; the
    median of those observations is the edge there, gaps are interpolated along the
-   path and the result median-filtered over 11 frames.
+   path and the result median-filtered over 21 frames (a median keeps the ramps of
+   a weaving recorder and drops misreadings shorter than 11 frames).
 
 The result is an offset of the left and the right edge from the path's root
 (negative left, positive right) at every path frame, which the closed loop compares
@@ -56,7 +57,7 @@ BRIDGE_M = 0.45  # painted lines narrower than this stay road
 PROFILE_HALF_M = 9.0  # profiles across the road reach this far either side of the path
 MIN_OBSERVATIONS = 3
 HALF_TRACK_M = 1.0  # the car's track is 2.0 m (../shared/docs/camera-model.md)
-SMOOTH_FRAMES = 11
+SMOOTH_FRAMES = 21
 
 
 class BirdsEye:
@@ -96,6 +97,12 @@ class BirdsEye:
 
 def road_mask(frame: np.ndarray, bev: BirdsEye) -> np.ndarray:
     """Bird's-eye bool mask of the pixels coloured like the road just ahead."""
+    return road_map(frame, bev)[0]
+
+
+def road_map(frame: np.ndarray, bev: BirdsEye) -> tuple[np.ndarray, np.ndarray]:
+    """Bird's-eye road mask and each pixel's colour distance from the road just ahead
+    (robust spreads; kerbs count as distance 0, they are road)."""
     lab = cv2.cvtColor(bev.warp(frame), cv2.COLOR_RGB2Lab).astype(np.float32)
     cols = np.abs(bev.x) < SEED_HALF_WIDTH_M
     rows = (bev.z > SEED_NEAR_M) & (bev.z < SEED_FAR_M)
@@ -110,11 +117,44 @@ def road_mask(frame: np.ndarray, bev: BirdsEye) -> np.ndarray:
     bridge = max(int(round(BRIDGE_M / BEV_RES_M)), 1)
     road = cv2.morphologyEx(road, cv2.MORPH_CLOSE, np.ones((1, bridge), np.uint8))
     road = cv2.morphologyEx(road, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
-    return road.astype(bool) & bev.seen
+    return road.astype(bool) & bev.seen, np.where(kerb, 0.0, dist).astype(np.float32)
+
+
+def _refine(dist: np.ndarray, last_road: int, direction: int, step_m: float, offsets) -> float:
+    """The edge between road sample ``last_road`` and the non-road beyond it, placed
+    where the colour distance crosses halfway from the road's (median of the 0.5 m
+    inside) to the verge's (the 0.5 m outside). Blur spreads a boundary over a few
+    pixels; its halfway point stays where the boundary is, while a fixed threshold
+    sits on the road's side of it (0.2-0.3 m inwards on the demo road)."""
+    m = len(dist)
+    span = max(int(round(0.5 / step_m)), 1)
+    inner_idx = last_road - direction * np.arange(span)
+    outer_idx = last_road + direction * np.arange(1, span + 1)
+    inner_idx = inner_idx[(inner_idx >= 0) & (inner_idx < m)]
+    outer_idx = outer_idx[(outer_idx >= 0) & (outer_idx < m)]
+    fallback = offsets[last_road] + direction * 0.5 * step_m
+    if not inner_idx.size or not outer_idx.size:
+        return fallback
+    lo, hi = float(np.median(dist[inner_idx])), float(np.median(dist[outer_idx]))
+    if hi <= lo:
+        return fallback
+    half = 0.5 * (lo + hi)
+    # From the last road sample outwards (never back over painted lines inside).
+    stop = int(np.clip(last_road + direction * span, 0, m - 1))
+    for i in range(last_road + direction, stop + direction, direction):
+        if dist[i] > half:
+            a, b = float(dist[i - direction]), float(dist[i])
+            frac = (half - a) / (b - a) if b > a else 0.5
+            return float(offsets[i - direction] + direction * frac * step_m)
+    return fallback
 
 
 def profile_edges(
-    road: np.ndarray, seen: np.ndarray, step_m: float, bridge_m: float = BRIDGE_M
+    road: np.ndarray,
+    seen: np.ndarray,
+    step_m: float,
+    bridge_m: float = BRIDGE_M,
+    dist: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Left and right edge of the road run through the middle of each profile.
 
@@ -123,7 +163,9 @@ def profile_edges(
     ``bridge_m`` between road samples are bridged (painted lines); a run that
     reaches an unseen sample before ending has no edge on that side (NaN). When the
     middle sample is not road (the path runs on a line), the nearest road sample
-    within 0.6 m starts the run.
+    within 0.6 m starts the run. With ``dist`` (the colour distance along the same
+    samples) each edge is refined to where the distance crosses halfway from the
+    road's to the verge's (:func:`_refine`).
     """
     p, m = road.shape
     mid = m // 2
@@ -152,7 +194,10 @@ def profile_edges(
                 if r[i]:
                     last_road = i
                 elif abs(i - last_road) > gap:
-                    edge = offsets[last_road] + direction * 0.5 * step_m
+                    if dist is None:
+                        edge = offsets[last_road] + direction * 0.5 * step_m
+                    else:
+                        edge = _refine(dist[k], last_road, direction, step_m, offsets)
                     break
             if direction < 0:
                 left[k] = edge
@@ -168,7 +213,7 @@ def frame_edges(
     car coordinates (x right, z ahead of the rear axle), measured along the unit
     ``normals`` (P, 2, pointing right of the path): offsets in metres, NaN where the
     edge is not in view."""
-    road = road_mask(frame, bev)
+    road, dist = road_map(frame, bev)
     step = BEV_RES_M
     o = np.arange(-PROFILE_HALF_M, PROFILE_HALF_M + 1e-9, step)
     xs = points[:, None, 0] + o[None, :] * normals[:, None, 0]
@@ -177,7 +222,9 @@ def frame_edges(
     row = np.round((BEV_FAR_M - zs) / BEV_RES_M - 0.5).astype(np.int64)
     inside = (col >= 0) & (col < bev.width) & (row >= 0) & (row < bev.height)
     col, row = np.clip(col, 0, bev.width - 1), np.clip(row, 0, bev.height - 1)
-    return profile_edges(road[row, col] & inside, bev.seen[row, col] & inside, step)
+    return profile_edges(
+        road[row, col] & inside, bev.seen[row, col] & inside, step, dist=dist[row, col]
+    )
 
 
 @dataclass(frozen=True)

@@ -70,3 +70,19 @@ def test_road_mask_takes_the_colour_ahead_and_red_kerbs():
     cols = {xv: int((xv + 9.0) / 0.05) for xv in (-4.0, -2.0, 0.0, 2.8, 4.0)}
     assert not mask[row, cols[-4.0]] and mask[row, cols[-2.0]] and mask[row, cols[0.0]]
     assert mask[row, cols[2.8]] and not mask[row, cols[4.0]]
+
+
+def test_a_blurred_edge_is_placed_at_its_middle_not_where_the_threshold_cuts():
+    """A road (colour distance 1) meeting grass (distance 9) at 0.55 m right of the
+    path, blurred over 0.2 m: the mask's threshold cuts on the road side, the
+    refinement puts the edge where the distance is halfway (5), at 0.55 m."""
+    step = 0.05
+    x = (np.arange(-40, 41)) * step  # samples from -2 m to +2 m, the middle on the path
+    dist = np.interp(np.abs(x), [0.0, 0.45, 0.65, 3.0], [1.0, 1.0, 9.0, 9.0])
+    road = dist < 4.0
+    seen = np.ones_like(road)
+    plain_l, plain_r = profile_edges(road[None], seen[None], step, bridge_m=0.0)
+    left, right = profile_edges(road[None], seen[None], step, bridge_m=0.0, dist=dist[None])
+    assert plain_r[0] < 0.55 - 0.02  # the threshold sits inside the blur
+    assert right[0] == pytest.approx(0.55, abs=0.01)
+    assert left[0] == pytest.approx(-0.55, abs=0.01)
