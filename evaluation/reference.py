@@ -17,7 +17,7 @@ policy:
 Visual odometry and edges cost about 35 ms a frame on the 2-core CPU, so they are
 cached per recording under ``~/.cache/effnet-steering/reference`` (``$XDG_CACHE_HOME``
 honoured; ``EFFNET_STEERING_CACHE`` overrides), keyed by the csv's bytes, the camera
-and this module's method version. Nothing is ever written beside a recording.
+and the methods' versions. Nothing is ever written beside a recording.
 """
 
 from __future__ import annotations
@@ -41,8 +41,11 @@ from sim.camera import LEFT_CAMERA_X_M, RIGHT_CAMERA_X_M, Camera
 
 logger = logging.getLogger(__name__)
 
-#: Bump when the odometry or edge method changes: old cache entries are ignored.
-METHOD_VERSION = 8
+#: Bump when the odometry changes: old cache entries are ignored.
+ODOMETRY_VERSION = 6
+#: Bump when the road-edge method changes: cached edges of other versions are
+#: recomputed (the odometry, the slow part, is kept).
+ROAD_VERSION = 8
 PATH_SOURCES = ("images", "steering")
 CAR_MODELS = ("fitted", "bicycle")
 #: Frame-to-frame change on the bonnet's core against the road just above it: the
@@ -63,7 +66,7 @@ def _cache_key(csv_path: Path, camera: Camera) -> str:
     h = hashlib.sha256()
     h.update(Path(csv_path).read_bytes())
     h.update(json.dumps(asdict(camera), sort_keys=True).encode())
-    h.update(f"v{METHOD_VERSION}".encode())
+    h.update(f"v{ODOMETRY_VERSION}".encode())
     return h.hexdigest()[:24]
 
 
@@ -281,9 +284,12 @@ def _load_cache(rec, camera: Camera) -> dict | None:
             yaw = z["yaw"]
             edges = {}
             for key in z.files:
-                if key.startswith("left_"):
-                    k = key[5:]
-                    edges[k] = (z[f"left_{k}"], z[f"right_{k}"], z[f"obs_{k}"])
+                tag = f"left_r{ROAD_VERSION}_"
+                if key.startswith(tag):
+                    k = key[len(tag) :]
+                    edges[k] = tuple(
+                        z[f"{a}_r{ROAD_VERSION}_{k}"] for a in ("left", "right", "obs")
+                    )
         if len(yaw) != max(len(rec) - 1, 0):
             return None
         logger.info("%s: odometry and road edges from the cache %s", rec.name, f)
@@ -299,7 +305,8 @@ def _save_cache(rec, camera: Camera, yaw: np.ndarray, edges: dict) -> None:
         f.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"yaw": yaw}
         for k, (left, right, obs) in edges.items():
-            arrays[f"left_{k}"], arrays[f"right_{k}"], arrays[f"obs_{k}"] = left, right, obs
+            for a, v in (("left", left), ("right", right), ("obs", obs)):
+                arrays[f"{a}_r{ROAD_VERSION}_{k}"] = v
         tmp = f.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
         os.replace(tmp, f)
