@@ -502,7 +502,10 @@ def recovery_trials(
         at_start = failed and steps >= 1 and bool(tr.intervention[0, c]) and abs(off[c]) > 0
         reached = bool(times.size) and times[-1] >= duration_s - 1e-6
         final_gap = float(gap[-1]) if gap.size else math.nan
-        inside = np.flatnonzero(gap <= band_m)
+        # Back within the band after the disturbance was largest (a turned start
+        # begins on its twin's line and leaves it first).
+        peak = int(np.nanargmax(gap)) if np.isfinite(gap).any() else 0
+        inside = peak + np.flatnonzero(gap[peak:] <= band_m)
         out.append(
             {
                 "start_frame": int(start[c]),
