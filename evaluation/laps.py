@@ -25,13 +25,17 @@ their shape counts.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+logger = logging.getLogger(__name__)
+
 THUMB_SIZE = (64, 22)
+MAX_FRAMES = 8000
 THUMB_ROWS = (20, 130)  # above the bonnet, below the sky's top
 SEQUENCE = 17
 MIN_SCORE = 0.5
@@ -77,10 +81,20 @@ class PlaceMatch:
 
 
 def match_places(frames: np.ndarray, t: np.ndarray) -> list[PlaceMatch]:
-    """Frames that show a place an earlier frame, at least 40 s before, showed."""
+    """Frames that show a place an earlier frame, at least 40 s before, showed.
+
+    The frame-by-frame similarity matrix is n x n float32: recordings longer than
+    :data:`MAX_FRAMES` (256 MB of it) are not searched, with a warning."""
     n = len(frames)
     half = SEQUENCE // 2
     if n < SEQUENCE:
+        return []
+    if n > MAX_FRAMES:
+        logger.warning(
+            "%d frames: laps are searched in recordings of up to %d frames only; none sought",
+            n,
+            MAX_FRAMES,
+        )
         return []
     th = thumbnails(frames)
     sim = th @ th.T
