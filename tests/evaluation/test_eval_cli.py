@@ -206,9 +206,20 @@ def test_compare_report(tiny_model_path, tiny_run, demo_log, tmp_path):
     assert a["replay"]["mae"] == pytest.approx(
         _keras_replay_mae(tiny_model_path, demo_log), abs=1e-4
     )
-    assert a["closed_loop"]["autonomy_bounded_percent"] is not None
+    # compare's closed-loop figures are closed-loop's own for the same model and log,
+    # and the blind baselines stand beside them.
+    cl = tmp_path / "cl"
+    args = ["closed-loop", str(tiny_model_path), str(demo_log), "--out", str(cl), "-q"]
+    assert main([*args, "--recovery-points", "0", "--no-video"]) == 0
+    own = json.loads((cl / "summary.json").read_text())
+    assert a["closed_loop"]["interventions"] == own["overall"]["interventions"]
+    assert a["closed_loop"]["autonomy_percent"] == pytest.approx(own["overall"]["autonomy_percent"])
+    assert (
+        data["baselines"]["constant +0"]["interventions"]
+        == (own["baselines"]["constant +0"]["overall"]["interventions"])
+    )
     report = (out / "report.md").read_text()
-    assert "| tiny |" in report
+    assert "| tiny |" in report and "| constant +0 |" in report
     for name in (
         "bar_params.png",
         "bar_macs.png",
