@@ -182,6 +182,20 @@ class SynthesizedViews:
 ViewSource = Callable[[int, float, float, float], tuple[np.ndarray, np.ndarray]]
 
 
+class TransformedViews:
+    """A view source whose views pass through ``transform(view, key)`` before the
+    policy sees them (the robustness benchmark's corruptions); ``keys[base]`` names
+    the recorded frame a view was made from (its row in the recording), so a random
+    corruption is the same whenever that frame is the source."""
+
+    def __init__(self, views: ViewSource, transform, keys: np.ndarray):
+        self.views, self.transform, self.keys = views, transform, np.asarray(keys)
+
+    def __call__(self, base: int, right: float, forward: float, yaw: float):
+        view, valid = self.views(base, right, forward, yaw)
+        return self.transform(view, int(self.keys[base])), valid
+
+
 @dataclass
 class Trace:
     """Per-step record of K cars (arrays of shape (steps, K); ``active`` masks)."""

@@ -22,6 +22,7 @@ from evaluation.closed_loop import (
     LoopConfig,
     SynthesizedViews,
     Trace,
+    TransformedViews,
     recovery_summary,
     recovery_trials,
     run_cars,
@@ -135,9 +136,13 @@ def evaluate_recordings(
     recovery_points: int = 8,
     visuals: Visuals | None = None,
     progress: bool = True,
+    transform=None,
+    max_time_s: float | None = None,
 ) -> tuple[list[Driven], dict[str, list[dict]]]:
     """Drive every segment of every reference; run the recovery trials. The car
-    responds as each reference's fitted (or bicycle) response says."""
+    responds as each reference's fitted (or bicycle) response says. ``transform(view,
+    row)`` changes each synthesised view before the policy sees it (corruptions);
+    ``max_time_s`` ends each segment's drive after that many seconds."""
     driven: list[Driven] = []
     trials: dict[str, list[dict]] = {}
     for ref in references:
@@ -146,6 +151,8 @@ def evaluate_recordings(
         trials[ref.name] = []
         for i, seg in enumerate(ref.segments):
             views = SynthesizedViews(seg.centre, cfg.camera, seg.sides, bonnet=ref.bonnet)
+            if transform is not None:
+                views = TransformedViews(views, transform, seg.path.rows)
             if visuals is not None:
                 visuals.label = ref.name
             tr = run_cars(
@@ -155,6 +162,7 @@ def evaluate_recordings(
                 cfg,
                 start=np.array([0]),
                 edges=seg.edges,
+                max_time_s=max_time_s,
                 on_step=visuals,
                 progress=progress,
                 desc=f"{ref.name} segment {i + 1}/{len(ref.segments)}",
