@@ -7,6 +7,9 @@
   a compiled Keras call).
 - :class:`drive.simclient.SimulatorClient`, :func:`drive.simclient.replay`: a client
   that speaks the simulator's protocol byte for byte.
+- :class:`drive.extras.ExtrasReader`, :class:`drive.quality.DrivingQuality`: the extra
+  telemetry of the research builds (SelfOracle, TUM, udacity-gym) and its per-lap
+  driving quality (sectors completed, |CTE|, OBEs, crashes).
 
 Submodules are imported on use: ``import drive`` stays cheap (no TensorFlow).
 """

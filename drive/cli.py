@@ -10,6 +10,7 @@ import sys
 import threading
 
 from drive.control import KI, KP, SET_SPEED, THROTTLE_MAX, THROTTLE_MIN
+from drive.extras import DEFAULT_MAX_LAPS
 
 log = logging.getLogger("drive")
 
@@ -85,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not serve the live dashboard page at http://HOST:PORT/",
     )
+    p.add_argument(
+        "--max-laps",
+        type=int,
+        default=DEFAULT_MAX_LAPS,
+        help="laps a SelfOracle/TUM research simulator build drives before it returns to its "
+        f"menu (sent in each steer to such a build only; default {DEFAULT_MAX_LAPS}, "
+        "SelfOracle's own)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -99,44 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from drive.recorder import Recorder, RecordingFolderError, check_folder
+    from drive.recorder import Recorder, RecordingFolderError
     from drive.runtime import ModelLoadError, load_predictor
     from drive.server import DriveServer
 
-    if args.throttle_max <= THROTTLE_MIN or args.throttle_max > 1:
-        log.error("--throttle-max must be in (%g, 1]; got %g", THROTTLE_MIN, args.throttle_max)
+    if refused(args):
         return 2
-    if args.replay and not os.path.isfile(os.path.join(args.replay, "drive_log.csv")):
-        log.error("--replay %s: expected a recording folder holding drive_log.csv", args.replay)
-        return 2
-    if args.image_folder:
-        try:  # checked before the model loads (a refusal should not cost seconds), and
-            # changed only once the model has loaded and the port is bound (below)
-            check_folder(args.image_folder, overwrite=args.overwrite)
-        except (RecordingFolderError, OSError) as exc:
-            log.error("%s", exc)
-            return 2
     try:
         predictor = load_predictor(args.model, args.runtime, threads=args.threads)
     except ModelLoadError as exc:
         log.error("cannot serve %s: %s", args.model, exc)
         return 2
-    info = predictor.info
-    log.info("loaded %s", predictor.describe())
-    config = info.get("config", {})
-    if config:
-        highlights = {
-            k: config[k] for k in ("arch", "params", "best_val_mse", "epochs") if k in config
-        }
-        log.info("run config: %s", highlights or config)
-    parity = info.get("parity_max_abs_diff")
-    log.info(
-        "runtime %s (%s threads)%s; warm-up %.2f ms/frame",
-        predictor.name,
-        info.get("threads", "default"),
-        f", max |diff| vs model.predict {parity:.2g} on probe frames" if parity is not None else "",
-        info.get("warm_ms", float("nan")),
-    )
+    log_loaded(predictor)
 
     try:
         server = DriveServer(
@@ -148,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             log_every=args.log_every,
             dashboard=not args.no_dashboard,
             replay_folder=args.replay,
+            max_laps=args.max_laps,
         )
     except OSError as exc:  # drive.server.ServerBindError: names the port and its holder
         log.error("%s", exc)
@@ -187,7 +171,77 @@ def main(argv: list[str] | None = None) -> int:
         if recorder is not None:
             recorder.close()
             log.info("recorded %d frames in %s", recorder.written, recorder.folder)
+        report_quality(server, recorder.folder if recorder is not None else None)
     return 0
+
+
+def refused(args) -> bool:
+    """Whether an argument is unusable (logged as one error): checked before the model loads."""
+    from drive.recorder import RecordingFolderError, check_folder
+
+    if args.throttle_max <= THROTTLE_MIN or args.throttle_max > 1:
+        log.error("--throttle-max must be in (%g, 1]; got %g", THROTTLE_MIN, args.throttle_max)
+        return True
+    if args.max_laps < 1:
+        log.error("--max-laps must be >= 1; got %d", args.max_laps)
+        return True
+    if args.replay and not os.path.isfile(os.path.join(args.replay, "drive_log.csv")):
+        log.error("--replay %s: expected a recording folder holding drive_log.csv", args.replay)
+        return True
+    if args.image_folder:
+        try:  # checked before the model loads (a refusal should not cost seconds), and
+            # changed only once the model has loaded and the port is bound (main)
+            check_folder(args.image_folder, overwrite=args.overwrite)
+        except (RecordingFolderError, OSError) as exc:
+            log.error("%s", exc)
+            return True
+    return False
+
+
+def log_loaded(predictor) -> None:
+    """What was loaded: the model, its run's config highlights, the runtime and its parity."""
+    info = predictor.info
+    log.info("loaded %s", predictor.describe())
+    config = info.get("config", {})
+    if config:
+        highlights = {
+            k: config[k] for k in ("arch", "params", "best_val_mse", "epochs") if k in config
+        }
+        log.info("run config: %s", highlights or config)
+    parity = info.get("parity_max_abs_diff")
+    log.info(
+        "runtime %s (%s threads)%s; warm-up %.2f ms/frame",
+        predictor.name,
+        info.get("threads", "default"),
+        f", max |diff| vs model.predict {parity:.2g} on probe frames" if parity is not None else "",
+        info.get("warm_ms", float("nan")),
+    )
+
+
+def report_quality(server, folder=None) -> None:
+    """The per-lap driving quality of a research build's run (nothing for the stock one).
+
+    Logged at the end of drive.py, and kept as ``drive_quality.json`` beside a recording.
+    """
+    malformed = server.extras.malformed_summary()
+    if malformed:
+        log.warning("malformed extended telemetry values ignored: %s", malformed)
+    lines = server.quality.summary_lines()
+    if not lines:
+        return
+    log.info("%s", "\n".join(lines))
+    if folder is not None:
+        import json
+        from pathlib import Path
+
+        path = Path(folder) / "drive_quality.json"
+        report = {**server.quality.report(), "malformed": dict(server.extras.malformed)}
+        try:
+            path.write_text(json.dumps(report, indent=1) + "\n")
+        except OSError as exc:
+            log.warning("cannot write %s: %s", path, exc)
+        else:
+            log.info("driving quality written to %s", path)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,12 @@ Replay: ``DriveServer(..., replay_folder=FOLDER)`` (``drive.py MODEL --replay
 FOLDER``) serves a finished recording (``drive_log.csv`` and its frames, written
 by ``drive.py MODEL IMAGE_FOLDER``) at ``/replay/log`` and ``/replay/frames/NAME``;
 the page's Replay tab scrubs through it.
+
+Research builds (drive.extras): with extended telemetry the state carries
+``track`` (the latest cross-track error, lap, sector and the run's out-of-bound
+episodes and crashes, from the server's :class:`drive.quality.DrivingQuality`) and
+the page shows its Track card; with the stock simulator there is no ``track`` and
+the card stays hidden.
 """
 
 from __future__ import annotations
@@ -62,13 +68,16 @@ MAX_QUEUED = 1
 class Dashboard:
     """What the page shows, gathered from the server and pushed at a bounded rate."""
 
-    def __init__(self, sio, predictor, *, rate_hz: float = RATE_HZ, replay_folder=None):
+    def __init__(
+        self, sio, predictor, *, rate_hz: float = RATE_HZ, replay_folder=None, quality=None
+    ):
         if not rate_hz > 0:
             raise ValueError(f"rate_hz must be > 0. Received: rate_hz={rate_hz}")
         self.sio = sio
         self.predictor = predictor
         self.interval = 1.0 / rate_hz
         self.replay_folder = Path(replay_folder) if replay_folder else None
+        self.quality = quality  # drive.quality.DrivingQuality, or None
         self._lock = threading.Lock()
         self._latest: tuple | None = None  # (frame, steering, throttle, speed, t)
         self._latest_seq = 0
@@ -191,6 +200,9 @@ class Dashboard:
         if latest is not None:
             _, steering, throttle, speed, _ = latest
             state.update(steering=steering, throttle=throttle, speed=speed)
+        track = self.quality.live() if self.quality is not None else None
+        if track is not None:
+            state["track"] = track
         return state
 
     # ------------------------------------------------------------ publisher

@@ -5,22 +5,34 @@ latency never delays a reply. Unlike Udacity's ``drive.py``, which ``rmtree``s a
 existing folder, a non-empty folder is refused unless ``overwrite`` is given, and
 even then nothing is deleted: the old folder is renamed to
 ``FOLDER.previous-YYYYmmdd-HHMMSS`` (everything in it kept) and a new one is made.
+
+Extended telemetry from the research builds (drive.extras) goes to a second csv,
+``drive_extras.csv`` (``image`` then one column per known field, empty where a
+frame lacked it), written only once a frame carries such fields. ``drive_log.csv``
+keeps its five columns: the project's recording reader (training/recordings.py)
+accepts exactly that header and row length, so extra columns there would make it
+refuse the recording; the ``image`` column joins the two files.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import math
 import queue
 import re
 import threading
 from datetime import datetime
 from pathlib import Path
 
+from drive.extras import FIELD_NAMES
+
 log = logging.getLogger(__name__)
 
 CSV_NAME = "drive_log.csv"
 CSV_COLUMNS = ("image", "time", "steering", "throttle", "speed")
+EXTRAS_CSV_NAME = "drive_extras.csv"
+EXTRAS_COLUMNS = ("image", *FIELD_NAMES)
 FRAME_PATTERN = re.compile(r"^\d{4}(_\d{2}){5}_\d{3}(_\d+)?\.jpg$")
 
 
@@ -83,6 +95,8 @@ class Recorder:
         self._csv_file = open(self.folder / CSV_NAME, "w", newline="")  # noqa: SIM115
         self._csv = csv.writer(self._csv_file)
         self._csv.writerow(CSV_COLUMNS)
+        self._extras_file = None  # drive_extras.csv, opened at the first frame with extras
+        self._extras_csv = None
         self._last_name = ""
         self._repeat = 0
         self.dropped = 0
@@ -90,10 +104,13 @@ class Recorder:
         self._thread = threading.Thread(target=self._run, name="drive-recorder", daemon=True)
         self._thread.start()
 
-    def record(self, jpeg: bytes, steering: float, throttle: float, speed: float) -> None:
+    def record(
+        self, jpeg: bytes, steering: float, throttle: float, speed: float, extras=None
+    ) -> None:
+        """Queue one frame; ``extras``: its extended telemetry (drive.extras), if any."""
         now = datetime.now()
         try:
-            self._queue.put_nowait((now, jpeg, steering, throttle, speed))
+            self._queue.put_nowait((now, jpeg, steering, throttle, speed, extras))
         except queue.Full:
             self.dropped += 1
             if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
@@ -104,7 +121,7 @@ class Recorder:
             item = self._queue.get()
             if item is None:
                 break
-            now, jpeg, steering, throttle, speed = item
+            now, jpeg, steering, throttle, speed, extras = item
             name = frame_name(now)
             if name == self._last_name:
                 # Two frames in the same millisecond (two clients): keep both.
@@ -123,12 +140,28 @@ class Recorder:
                         f"{speed:.4f}",
                     ]
                 )
+                if extras:
+                    self._write_extras(stored, extras)
                 self.written += 1
                 if self._queue.empty():  # idle: make the csv readable while driving
-                    self._csv_file.flush()
+                    self._flush()
             except OSError as exc:
                 log.warning("recorder: cannot write %s: %s", stored, exc)
+        self._flush()
+
+    def _write_extras(self, stored: str, extras: dict) -> None:
+        if self._extras_csv is None:
+            self._extras_file = open(  # noqa: SIM115 - closed in close()
+                self.folder / EXTRAS_CSV_NAME, "w", newline=""
+            )
+            self._extras_csv = csv.writer(self._extras_file)
+            self._extras_csv.writerow(EXTRAS_COLUMNS)
+        self._extras_csv.writerow([stored, *(_cell(extras.get(n)) for n in FIELD_NAMES)])
+
+    def _flush(self) -> None:
         self._csv_file.flush()
+        if self._extras_file is not None:
+            self._extras_file.flush()
 
     def close(self) -> None:
         """Write what is queued, then close the csv."""
@@ -136,3 +169,26 @@ class Recorder:
             self._queue.put(None)
             self._thread.join(timeout=30)
         self._csv_file.close()
+        if self._extras_file is not None:
+            self._extras_file.close()
+
+
+def _cell(value) -> str:
+    """A csv cell: floats in full (repr round-trips), whole numbers and text as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    return str(value)
+
+
+def read_extras(folder: str | Path) -> dict[str, dict[str, str]]:
+    """``drive_extras.csv`` of a recording by frame name (empty cells left out); {} if none."""
+    path = Path(folder) / EXTRAS_CSV_NAME
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {
+            row["image"]: {k: v for k, v in row.items() if k != "image" and v}
+            for row in csv.DictReader(f)
+        }

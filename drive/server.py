@@ -20,30 +20,29 @@ in the opt-in ``/dashboard`` namespace, off the control path (drive.dashboard).
 
 from __future__ import annotations
 
-import errno
 import functools
-import ipaddress
 import logging
 import math
-import re
-import socket
 import threading
 import time
 from dataclasses import dataclass
 
 import socketio
 from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
-from werkzeug.serving import (
-    LISTEN_QUEUE,
-    WSGIRequestHandler,
-    get_sockaddr,
-    make_server,
-    select_address_family,
-)
+from werkzeug.serving import WSGIRequestHandler, make_server
 
+from drive.binding import ServerBindError, is_loopback, listening_socket, port_holder
 from drive.control import SET_SPEED, THROTTLE_MAX, THROTTLE_MIN, PIController
 from drive.dashboard import Dashboard
+from drive.extras import (
+    DEFAULT_MAX_LAPS,
+    ExtrasReader,
+    is_selforacle_lineage,
+    research_steer,
+)
 from drive.protocol import TelemetryError, parse_telemetry, steer_payload
+from drive.quality import DrivingQuality
+from drive.ratelimit import RateLimitedWarnings, reason_key
 from drive.recorder import Recorder
 from drive.runtime import Predictor
 from drive.stats import LatencyStats
@@ -66,58 +65,15 @@ RECEIVE_BYTES = 64 * 1024
 STEERING_SANITY_LIMIT = 2.0
 SAFE_COMMAND = (0.0, 0.0)
 
-
-class ServerBindError(OSError):
-    """The server's address cannot be bound (the port is taken, or not allowed)."""
-
-
-def port_holder(port: int) -> str | None:
-    """``pid N (command line)`` of the process listening on TCP ``port``, if the OS says."""
-    import psutil
-
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
-                proc = psutil.Process(conn.pid)
-                command = " ".join(" ".join(proc.cmdline()).split()) or proc.name()
-                return f"pid {conn.pid} ({command[:80]})"
-    except (psutil.Error, OSError):  # not allowed to look: say nothing rather than guess
-        return None
-    return None
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` and listening, or :class:`ServerBindError`.
-
-    Bound here rather than by Werkzeug's ``make_server``, which on failure prints its
-    own text and calls ``sys.exit(1)``: a library caller got ``SystemExit`` and drive.py
-    never reached its own one-line error.
-    """
-    family = select_address_family(host, port)
-    try:
-        return socket.create_server(
-            get_sockaddr(host, port, family), family=family, backlog=LISTEN_QUEUE
-        )
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if exc.errno == errno.EADDRINUSE:
-            holder = port_holder(port)
-            reason = f"port {port} is in use by {holder or 'another program'}"
-        error = ServerBindError(
-            f"cannot listen on {host}:{port}: {reason}; expected a free port "
-            "(stop that program or choose another --port)"
-        )
-        error.errno = exc.errno
-        raise error from exc
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except (OSError, UnicodeError):
-        return False
-    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+__all__ = [  # the binding helpers moved to drive.binding; still importable from here
+    "DriveServer",
+    "ImplicitConnectServer",
+    "ServerBindError",
+    "create_server",
+    "is_loopback",
+    "listening_socket",
+    "port_holder",
+]
 
 
 class ImplicitConnectServer(socketio.Server):
@@ -144,33 +100,6 @@ class ImplicitConnectServer(socketio.Server):
         return super()._handle_event(eio_sid, namespace, id, data)
 
 
-class _RateLimitedWarnings:
-    """One warning per reason every ``interval`` seconds, with the count suppressed."""
-
-    def __init__(self, interval: float = 2.0):
-        self.interval = interval
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def warn(self, key: str, message: str, *args) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last.get(key, -math.inf) < self.interval:
-                self._suppressed[key] = self._suppressed.get(key, 0) + 1
-                return
-            self._last[key] = now
-            suppressed = self._suppressed.pop(key, 0)
-        if suppressed:
-            message += f" ({suppressed} more since the last warning)"
-        log.warning(message, *args)
-
-
-def _reason_key(message: str) -> str:
-    """A warning's kind: the message without its numbers, quoted values and details."""
-    return re.sub(r"\d+", "#", re.sub(r"'.*'", "'...'", message.split("(")[0]))[:80]
-
-
 class _RequestHandler(WSGIRequestHandler):
     """Werkzeug's handler, told that a finished WebSocket ends the TCP connection.
 
@@ -192,6 +121,7 @@ class _Answer:
     kind: str = "ok"  # "ok", "bad" (safe command for unusable telemetry) or "manual"
     frame: object = None  # the decoded frame, for the dashboard
     speed: float = 0.0
+    extras: dict | None = None  # extended telemetry of a research build (drive.extras)
 
 
 class DriveServer:
@@ -201,6 +131,10 @@ class DriveServer:
     cannot be bound raises :class:`ServerBindError` (an ``OSError``). Use
     :meth:`serve_forever` in the foreground or :meth:`start`/:meth:`shutdown` (or
     ``with``) for a background thread.
+
+    Extended telemetry from the research builds is read by :attr:`extras`, recorded
+    with its frame, shown on the dashboard and summed up per lap in :attr:`quality`;
+    ``max_laps`` goes in every steer to a SelfOracle/TUM build (drive.extras).
     """
 
     def __init__(
@@ -217,7 +151,10 @@ class DriveServer:
         inline_transport: bool = True,
         dashboard: bool = True,
         replay_folder: str | None = None,
+        max_laps: int = DEFAULT_MAX_LAPS,
     ):
+        if max_laps < 1:
+            raise ValueError(f"max_laps must be >= 1. Received: max_laps={max_laps}")
         self.predictor = predictor
         self.recorder = recorder
         self.stats = LatencyStats(every=log_every)
@@ -226,7 +163,11 @@ class DriveServer:
         )
         self._controller()  # validate the limits now, not at the first frame
         self._controllers: dict[str, PIController] = {}
-        self._warnings = _RateLimitedWarnings()
+        self._warnings = RateLimitedWarnings()
+        self.max_laps = max_laps
+        self.extras = ExtrasReader()
+        self.quality = DrivingQuality()
+        self._research: set[str] = set()  # sids of SelfOracle/TUM builds
 
         self.sio = ImplicitConnectServer(
             async_mode="threading",
@@ -252,7 +193,9 @@ class DriveServer:
         # The page at / and its live feed in the opt-in /dashboard namespace
         # (drive.dashboard); the simulator's default namespace is unchanged.
         self.dashboard = (
-            Dashboard(self.sio, predictor, replay_folder=replay_folder) if dashboard else None
+            Dashboard(self.sio, predictor, replay_folder=replay_folder, quality=self.quality)
+            if dashboard
+            else None
         )
         self.app = socketio.WSGIApp(self.sio, self.dashboard.wsgi_app() if self.dashboard else None)
         with listening_socket(host, port) as sock:  # Werkzeug serves a duplicate of it
@@ -291,6 +234,7 @@ class DriveServer:
 
     def _on_disconnect(self, sid, reason=None):
         self._controllers.pop(sid, None)
+        self._research.discard(sid)
         if self.dashboard is not None:
             self.dashboard.simulator_disconnected(sid)
         log.info("client disconnected: %s (%s)", sid, reason)
@@ -302,6 +246,8 @@ class DriveServer:
         except Exception:  # never leave the client without an answer
             log.exception("telemetry handler failed; answering the safe command")
             answer = _Answer("steer", steer_payload(*SAFE_COMMAND), kind="bad")
+        if answer.event == "steer" and sid in self._research:
+            answer.payload = research_steer(answer.payload, self.max_laps)
         self._send(sid, answer.event, answer.payload)
         handler_s = time.perf_counter() - start
         if answer.event == "steer":
@@ -310,6 +256,10 @@ class DriveServer:
             )
             if summary:
                 log.info("%s", summary)
+        # After the reply, as the dashboard below; the frames recorded (answered with the
+        # model's steering) are the frames summed up, as in the research drive.py logs.
+        if answer.extras and answer.kind == "ok":
+            self.quality.add(answer.extras)
         if self.dashboard is not None:  # after the reply: never delays it
             payload = answer.payload
             self.dashboard.observe(
@@ -340,14 +290,30 @@ class DriveServer:
 
     def handle_telemetry(self, sid: str, data: object) -> _Answer:
         """The answer to one telemetry message (the socket-free part of the handler)."""
-        if data is None:  # the user holds W or S: the simulator wants ``manual``
+        # The user holds W or S: the simulator sends null and wants ``manual`` (the
+        # SelfOracle/TUM build sends an empty object instead).
+        if data is None or (isinstance(data, dict) and not data):
             self._controllers.pop(sid, None)
             return _Answer("manual", {}, kind="manual")
+        extras = self.extras.read(data) if isinstance(data, dict) else {}
+        if extras and is_selforacle_lineage(extras) and sid not in self._research:
+            self._research.add(sid)
+            log.info(
+                "client %s is a SelfOracle/TUM simulator build: its steer replies carry "
+                "confidence, loss and max_laps=%d too",
+                sid,
+                self.max_laps,
+            )
+        answer = self._steer(sid, data, extras)
+        answer.extras = extras or None
+        return answer
+
+    def _steer(self, sid: str, data: object, extras: dict) -> _Answer:
         start = time.perf_counter()
         try:
             telemetry = parse_telemetry(data)
         except TelemetryError as exc:
-            self._warnings.warn(_reason_key(str(exc)), "bad telemetry from %s: %s", sid, exc)
+            self._warnings.warn(reason_key(str(exc)), "bad telemetry from %s: %s", sid, exc)
             return _Answer(
                 "steer", steer_payload(*SAFE_COMMAND), time.perf_counter() - start, kind="bad"
             )
@@ -370,7 +336,7 @@ class DriveServer:
             controller = self._controllers[sid] = self._controller()
         throttle = controller.update(telemetry.speed)
         if self.recorder is not None:
-            self.recorder.record(telemetry.jpeg, steering, throttle, telemetry.speed)
+            self.recorder.record(telemetry.jpeg, steering, throttle, telemetry.speed, extras)
         answer = _Answer("steer", steer_payload(steering, throttle), **timing)
         answer.frame, answer.speed = telemetry.image, telemetry.speed
         return answer

@@ -19,6 +19,12 @@ What it reproduces (../shared/docs/simulator-protocol.md, read from the simulato
   here each raises :class:`SimulatorProtocolError` (a missing answer
   :class:`SimulatorStall`), so tests and the CLI fail loudly.
 
+Research builds (drive.extras): ``send_telemetry(..., extras={...})`` adds their
+fields to the telemetry as given (strings, numbers, broken values), and
+``SimulatorClient(url, dialect="selforacle")`` checks each ``steer`` as the
+SelfOracle/TUM build's ``OnSteer`` reads it (``confidence``, ``loss``, ``max_laps``
+required as well).
+
 API: ``SimulatorClient(url).connect()``, ``.send_telemetry(image, steering_deg,
 throttle, speed) -> Reply`` (``reply.rtt`` in seconds), ``.send_manual()``,
 ``.reconnect()``, ``.close()``; :func:`load_driving_log` and :func:`replay`.
@@ -30,7 +36,6 @@ from __future__ import annotations
 import argparse
 import base64
 import csv
-import io
 import json
 import math
 import re
@@ -44,22 +49,20 @@ from pathlib import Path
 import numpy as np
 import websocket
 
+from drive.simwire import (  # noqa: F401 - re-exported: the protocol client's API
+    LISTENED_EVENTS,
+    STEER_DIALECTS,
+    SimulatorProtocolError,
+    SimulatorStall,
+    check_steer,
+    encode_jpeg,
+    event_message,
+    format_number,
+    telemetry_payload,
+)
+
 DEFAULT_URL = "ws://127.0.0.1:4567/socket.io/?EIO=4&transport=websocket"
 USER_AGENT = "websocket-sharp/1.0"
-#: What C#'s ``float.Parse`` accepts with its default style and a ``.`` culture
-#: (the simulator's own machine may use ``,`` and then rejects ``.``: nothing a
-#: server can fix, the reason values go out with ``.``).
-_FLOAT_PARSE = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
-#: The simulator listens to these server events only (plus ``open``).
-LISTENED_EVENTS = ("steer", "manual")
-
-
-class SimulatorProtocolError(RuntimeError):
-    """The server said something that stalls or disconnects the real simulator."""
-
-
-class SimulatorStall(SimulatorProtocolError):
-    """No answer to a telemetry within the timeout: the simulator's loop stops."""
 
 
 @dataclass
@@ -71,94 +74,6 @@ class Reply:
     throttle: float | None = None
 
 
-def encode_jpeg(image: bytes | np.ndarray, quality: int = 75) -> bytes:
-    """JPEG bytes as given, or an RGB array encoded like Unity's (quality about 75)."""
-    if isinstance(image, bytes | bytearray):
-        return bytes(image)
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
-
-
-def format_number(value: float, decimal: str = ".") -> str:
-    """The simulator's ``ToString("N4")``: 4 decimals in its machine's locale."""
-    text = f"{value:.4f}"
-    return text.replace(".", decimal) if decimal != "." else text
-
-
-def event_message(event: str, payload: object) -> str:
-    """The Socket.IO EVENT packet ``42["event",payload]``, exactly as ``json.dumps`` writes it.
-
-    ``json.dumps`` scans every character of the ~16 KB base64 image for escapes
-    (0.1 ms per frame, measured with cProfile). A string that is printable ASCII
-    without quotes or backslashes needs none, so such an image is spliced in
-    verbatim; anything else (the tests' broken payloads) goes through json. With
-    only string keys and values, ``"image":""`` can occur once only: as that key.
-    """
-    image = payload.get("image") if isinstance(payload, dict) else None
-    if (
-        isinstance(image, str)
-        and all(isinstance(k, str) and isinstance(v, str) for k, v in payload.items())
-        and len(image) > 256
-        and image.isascii()
-        and image.isprintable()
-        and '"' not in image
-        and "\\" not in image
-    ):
-        head = json.dumps(
-            [event, {**payload, "image": ""}], separators=(",", ":")
-        )  # ends with ...,"image":""}]
-        marker = '"image":""'
-        at = head.index(marker) + len(marker) - 1
-        return "42" + head[:at] + image + head[at:]
-    return "42" + json.dumps([event, payload], separators=(",", ":"))
-
-
-def telemetry_payload(
-    image: bytes | np.ndarray | str,
-    steering_deg: float,
-    throttle: float,
-    speed: float,
-    *,
-    decimal: str = ".",
-) -> dict[str, str]:
-    """The dict the simulator sends; ``image`` may already be base64 text."""
-    b64 = image if isinstance(image, str) else base64.b64encode(encode_jpeg(image)).decode()
-    return {
-        "steering_angle": format_number(steering_deg, decimal),
-        "throttle": format_number(throttle, decimal),
-        "speed": format_number(speed, decimal),
-        "image": b64,
-    }
-
-
-def check_steer(data: object) -> tuple[float, float]:
-    """Validate a ``steer`` payload as the simulator's ``OnSteer`` would read it."""
-    if not isinstance(data, dict):
-        raise SimulatorProtocolError(f"steer: expected one object, got {type(data).__name__}")
-    if set(data) != {"steering_angle", "throttle"}:
-        raise SimulatorProtocolError(
-            f"steer: expected exactly keys steering_angle and throttle, got {sorted(data)}"
-        )
-    values = []
-    for key in ("steering_angle", "throttle"):
-        value = data[key]
-        if not isinstance(value, str):
-            raise SimulatorProtocolError(
-                f"steer: {key} must be a string (the simulator reads .str), got "
-                f"{type(value).__name__} {value!r}"
-            )
-        if not _FLOAT_PARSE.match(value):
-            raise SimulatorProtocolError(f"steer: {key}={value!r} is not a '.'-decimal number")
-        number = float(value)
-        if not math.isfinite(number) or abs(number) > 1.0:
-            raise SimulatorProtocolError(f"steer: {key}={value!r} is outside -1..1")
-        values.append(number)
-    return values[0], values[1]
-
-
 class SimulatorClient:
     """One simulator connection, driven synchronously.
 
@@ -166,8 +81,20 @@ class SimulatorClient:
     and ``receive_reply`` do the two halves, for several requests in flight.
     """
 
-    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 5.0, decimal: str = "."):
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float = 5.0,
+        decimal: str = ".",
+        dialect: str = "stock",
+    ):
+        if dialect not in STEER_DIALECTS:
+            raise ValueError(
+                f"dialect must be one of {sorted(STEER_DIALECTS)}. Received: dialect={dialect!r}"
+            )
         self.url = url
+        self.dialect = dialect
         self.timeout = timeout
         self.decimal = decimal
         self.sid: str | None = None
@@ -231,9 +158,13 @@ class SimulatorClient:
 
     # ------------------------------------------------------------------ telemetry
 
-    def emit_telemetry(self, image, steering_deg: float, throttle: float, speed: float) -> None:
+    def emit_telemetry(
+        self, image, steering_deg: float, throttle: float, speed: float, extras=None
+    ) -> None:
         """Send one telemetry without waiting (``image``: JPEG bytes, RGB array or base64)."""
-        payload = telemetry_payload(image, steering_deg, throttle, speed, decimal=self.decimal)
+        payload = telemetry_payload(
+            image, steering_deg, throttle, speed, decimal=self.decimal, extras=extras
+        )
         self.emit_raw_telemetry(payload)
 
     def emit_raw_telemetry(self, payload: object) -> None:
@@ -255,13 +186,15 @@ class SimulatorClient:
             )
         if name == "manual":
             return Reply(name, data, rtt)
-        steering, throttle = check_steer(data)
+        steering, throttle = check_steer(data, self.dialect)
         return Reply(name, data, rtt, steering, throttle)
 
-    def send_telemetry(self, image, steering_deg: float, throttle: float, speed: float) -> Reply:
+    def send_telemetry(
+        self, image, steering_deg: float, throttle: float, speed: float, extras=None
+    ) -> Reply:
         """Send one frame and return its ``steer`` reply (``reply.rtt`` in seconds)."""
         self.expect_quiet()
-        self.emit_telemetry(image, steering_deg, throttle, speed)
+        self.emit_telemetry(image, steering_deg, throttle, speed, extras)
         reply = self.receive_reply()
         if reply.event != "steer":
             raise SimulatorProtocolError(f"telemetry answered with {reply.event!r}, not steer")

@@ -74,9 +74,23 @@ function showState(s) {
   $("frames").textContent = s.frames;
   $("bad").textContent = s.bad_frames;
   $("manual").textContent = s.manual_frames;
+  showTrack(s.track);
   if (s.steering !== undefined) history.push({ t: s.t, steering: s.steering, throttle: s.throttle, speed: s.speed });
   while (history.length && history[0].t < s.t - HISTORY_S) history.shift();
   drawChart($("chart"), history, "t", s.t - HISTORY_S, s.t);
+}
+
+// Extended telemetry of a research build (drive.extras); absent with the stock simulator.
+function showTrack(t) {
+  $("track-card").classList.toggle("hidden", !t);
+  if (!t) return;
+  const text = (v) => (v === null || v === undefined ? "–" : String(v));
+  $("cte").textContent = fmt(t.cte);
+  $("cte-max").textContent = fmt(t.max_abs_cte_lap);
+  $("lap").textContent = text(t.lap);
+  $("sector").textContent = text(t.sector);
+  $("obes").textContent = text(t.obes);
+  $("crashes").textContent = text(t.crashes);
 }
 
 const socket = miniSocket("/dashboard");

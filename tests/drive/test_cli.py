@@ -225,18 +225,70 @@ def test_drive_py_end_to_end(tmp_path, tiny_keras_path):
     ):
         assert expected in log
     assert len(list(folder.glob("*.jpg"))) == 10
+    # The stock simulator sends no extended telemetry: no summary, no extra files.
+    assert "driving quality" not in log and "malformed" not in log
+    assert sorted(p.name for p in folder.iterdir() if p.suffix != ".jpg") == [CSV_NAME]
     out = run("video.py", str(folder), "--fps", "20")
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "rec.mp4").stat().st_size > 1000
 
 
+def test_drive_py_summarises_a_research_build_run(tmp_path, tiny_keras_path):
+    """drive.py served to the SelfOracle build (its fields as strings, as the build sends
+    them, plus one malformed value, a bad frame and its empty-object manual mode): the
+    per-lap table at the end, the same figures in drive_quality.json, the extras csv."""
+    import json
+
+    import research_builds as rb
+
+    port, folder = free_port(), tmp_path / "rec"
+    server = ServerProcess(
+        [sys.executable, "drive.py", str(tiny_keras_path), str(folder)]
+        + ["--port", str(port), "--max-laps", "3"]
+    )
+    try:
+        assert server.wait_listening(90), server.log()
+        url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+        with SimulatorClient(url, dialect="selforacle") as client:
+            for i, frame in enumerate(rb.selforacle_run()):
+                extras = rb.encode(frame, "strings")
+                if i == 3:
+                    extras["ang_diff"] = "sideways"  # malformed: logged once, ignored
+                reply = client.send_telemetry(make_jpeg(seed=i), 0, 0.1, 8.0, extras=extras)
+                assert reply.data["max_laps"] == "3" and reply.data["confidence"] == "1"
+            assert client.send_raw_telemetry({**extras, "image": "?"}).data["loss"] == "0"
+            assert client.send_raw_telemetry({}).event == "manual"
+    finally:
+        server.stop(timeout=30)
+    log = server.log()
+    assert server.proc.returncode == 0, log
+    assert "is a SelfOracle/TUM simulator build" in log
+    assert "malformed extended telemetry values ignored: ang_diff 1 (first 'sideways')" in log
+    table = log[log.index("driving quality over 26 frames") :].splitlines()
+    rows = {line.split()[0]: line.split() for line in table[2:7]}
+    assert rows["1"] == ["1", "12", "3/3", "83.3", "0.625", "2.000", "1", "0"]
+    assert rows["2"] == ["2", "12", "3/3", "91.7", "0.250", "0.250", "0", "1"]
+    assert rows["3"] == ["3", "2", "1/3", "33.3", "0.000", "0.000", "0", "0"]
+    assert rows["all"] == ["all", "26", "7/9", "69.4", "0.404", "2.000", "1", "1"]
+    report = json.loads((folder / "drive_quality.json").read_text())
+    assert report["malformed"] == {"ang_diff": 1}
+    assert [r["completed_pct"] for r in report["rows"]] == pytest.approx(
+        [rb.SELFORACLE_EXPECTED[lap]["completed"] for lap in ("1", "2", "3", "all")]
+    )
+    with (folder / "drive_extras.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 26
+
+
 def test_a_drive_recording_trains_and_replays_like_a_simulator_one(tmp_path, tiny_keras_path):
     """drive.py's drive_log.csv is read by the project's own reader: train.py --data
-    FOLDER and evaluate.py replay take a drive recording as they are."""
+    FOLDER and evaluate.py replay take a drive recording as they are, also one made
+    with a research build's extended telemetry (drive1, udacity-gym's fields)."""
     import json
 
     import numpy as np
+    import research_builds as rb
 
+    from drive.recorder import read_extras
     from evaluation.cli import main as evaluate_main
     from training.cli import main as train_main
     from training.recordings import read_recording
@@ -252,8 +304,9 @@ def test_a_drive_recording_trains_and_replays_like_a_simulator_one(tmp_path, tin
             DriveServer(Varying(), port=0, recorder=recorder) as srv,
             SimulatorClient(srv.url) as client,
         ):
+            extras = [rb.gym(i / 100, 1, i // 10) if name == "drive1" else None for i in range(n)]
             sent[name] = [
-                client.send_telemetry(make_jpeg(seed=i), 0, 0, 3.0 + i / 10).steering
+                client.send_telemetry(make_jpeg(seed=i), 0, 0, 3.0 + i / 10, extras[i]).steering
                 for i in range(n)
             ]
     rec = read_recording(tmp_path / "drive1")
@@ -263,6 +316,9 @@ def test_a_drive_recording_trains_and_replays_like_a_simulator_one(tmp_path, tin
     assert rec.speed[5] == pytest.approx(3.5) and not rec.brake.any() and not rec.has_sides.any()
     assert np.isfinite(rec.timestamps).all() and (np.diff(rec.timestamps) >= 0).all()
     assert rec.centre_paths[0].read_bytes() == make_jpeg(seed=0)
+    extras = read_extras(tmp_path / "drive1")
+    assert [float(extras[p.name]["cte"]) for p in rec.centre_paths] == [i / 100 for i in range(40)]
+    assert read_extras(tmp_path / "drive2") == {}
 
     runs = tmp_path / "runs"
     args = ["--arch", "pilotnet", "--data", str(tmp_path / "drive1"), "--epochs", "1"]

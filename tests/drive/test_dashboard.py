@@ -256,7 +256,9 @@ def test_page_updates_in_headless_chromium(tmp_path, tiny_keras_path):
                 assert float(page.text_content("#total-p50")) > 0
                 assert float(page.text_content("#fps")) > 0
                 assert "parameters" in page.text_content("#model")
+                assert page.is_hidden("#track-card")  # the stock simulator: no Track card
                 page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"))
+            _shows_the_live_track(page, srv)
             page.click("#tab-replay")
             page.wait_for_function(
                 "document.getElementById('replay-info').textContent.includes('frame 1/8')"
@@ -270,6 +272,32 @@ def test_page_updates_in_headless_chromium(tmp_path, tiny_keras_path):
             browser.close()
     finally:
         srv.shutdown()
+
+
+def _shows_the_live_track(page, srv):
+    """A SelfOracle build's frames (drive.extras): the Track card shows the live CTE,
+    lap, sector, OBEs and crashes as they come."""
+    import research_builds as rb
+
+    frames = rb.selforacle_run()
+    with SimulatorClient(srv.url, dialect="selforacle") as sim:
+        for i, frame in enumerate(frames[:7]):  # lap 1 up to its -2.0 CTE frame
+            sim.send_telemetry(make_jpeg(seed=i), 0, 0.1, 8.0, extras=rb.encode(frame, "strings"))
+            time.sleep(0.02)
+        page.wait_for_function(
+            "document.getElementById('cte').textContent === '-2.000'", timeout=5000
+        )
+        assert page.is_visible("#track-card")
+        assert (page.text_content("#lap"), page.text_content("#sector")) == ("1", "1")
+        assert page.text_content("#obes") == "1" and page.text_content("#crashes") == "0"
+        for i, frame in enumerate(frames[7:14], start=7):  # into lap 2: CTE -0.25
+            sim.send_telemetry(make_jpeg(seed=i), 0, 0.1, 8.0, extras=rb.encode(frame, "strings"))
+            time.sleep(0.02)
+        page.wait_for_function(
+            "document.getElementById('cte').textContent === '-0.250'", timeout=5000
+        )
+        assert (page.text_content("#lap"), page.text_content("#cte-max")) == ("2", "0.250")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-track.png"))
 
 
 def _frame(jpeg: bytes):
