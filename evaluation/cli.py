@@ -1,4 +1,4 @@
-"""``python evaluate.py {replay,closed-loop,path,calibrate,compare}``: the command line.
+"""``python evaluate.py {replay,closed-loop,path,calibrate,compare,robustness}``: the command line.
 
 Only this module configures logging. User errors (a missing log, a MODEL that is
 not a model, an output folder that already holds results) end with one line
@@ -245,8 +245,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="recovery-trial start points per log (default 0: none)",
     )
     p.add_argument("--latency-runs", type=_count(1), default=200, help="frames timed (default 200)")
+    p.add_argument(
+        "--robustness",
+        nargs="*",
+        default=None,
+        metavar="DIR",
+        help="add the robustness comparison (mCE, autonomy under corruption): from the "
+        "folders `evaluate.py robustness` wrote, one per model in order, or with no "
+        "folder measured here on --logs with its defaults",
+    )
+    p.add_argument(
+        "--robustness-baseline",
+        metavar="LABEL",
+        help="the model mCE is normalised by (default the first)",
+    )
     _runtime(p)
     _common(p)
+
+    from evaluation import robustness
+
+    robustness.add_parser(sub)
     return parser
 
 
@@ -461,9 +479,21 @@ def cmd_compare(args) -> int:
         if refs
         else None
     )
-    compare.write_outputs(rows, [r.name for r in recordings], out, baselines)
+    robust = None
+    if args.robustness is not None:
+        from evaluation.robustness import for_compare
+
+        labels = [r["label"] for r in rows]
+        robust = for_compare(args, specs, labels, recordings, refs, out)
+    compare.write_outputs(rows, [r.name for r in recordings], out, baselines, robust)
     logger.info("comparison of %d models written to %s", len(rows), out / "report.md")
     return 0
+
+
+def cmd_robustness(args) -> int:
+    from evaluation import robustness
+
+    return robustness.cmd(args)
 
 
 def cmd_path(args) -> int:
@@ -486,6 +516,7 @@ COMMANDS = {
     "closed-loop": cmd_closed_loop,
     "calibrate": cmd_calibrate,
     "compare": cmd_compare,
+    "robustness": cmd_robustness,
 }
 
 
@@ -496,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.calibrate import CalibrationError
     from evaluation.inference import ModelArgumentError
     from evaluation.outputs import OutputFolderError
+    from evaluation.robustness_report import RobustnessReportError
     from training.recordings import ImageError, RecordingError
 
     try:
@@ -508,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         ImageError,
         CalibrationError,
         ConnectionError,
+        RobustnessReportError,
     ) as exc:
         logger.error("%s", exc)
         return 2

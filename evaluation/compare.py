@@ -180,13 +180,16 @@ def compare_models(
     return out
 
 
-def closed_loop_figures(refs, policy, config, recovery_points: int, progress: bool) -> dict:
-    """The closed loop's headline figures for one policy over the references."""
+def closed_loop_figures(
+    refs, policy, config, recovery_points: int, progress: bool, **drive
+) -> dict:
+    """The closed loop's headline figures for one policy over the references
+    (``drive``: ``transform``, ``max_time_s`` as :func:`evaluate_recordings` takes)."""
     from evaluation.closed_loop import score
     from evaluation.closed_loop_run import evaluate_recordings, summarise
 
     driven, trials = evaluate_recordings(
-        refs, policy, config, recovery_points=recovery_points, progress=progress
+        refs, policy, config, recovery_points=recovery_points, progress=progress, **drive
     )
     if not driven:
         return {}
@@ -292,10 +295,20 @@ def report_markdown(rows: list[dict], logs: list[str], baselines: dict | None = 
 
 
 def write_outputs(
-    rows: list[dict], logs: list[str], out: Path, baselines: dict | None = None
+    rows: list[dict],
+    logs: list[str],
+    out: Path,
+    baselines: dict | None = None,
+    robustness: tuple[list[dict], str] | None = None,
 ) -> None:
-    write_json(out / "compare.json", {"logs": logs, "models": rows, "baselines": baselines})
-    (out / "report.md").write_text(report_markdown(rows, logs, baselines), encoding="utf-8")
+    """Everything ``compare`` writes; ``robustness`` is
+    :func:`evaluation.robustness.for_compare`'s (rows, baseline label)."""
+    data = {"logs": logs, "models": rows, "baselines": baselines}
+    text = report_markdown(rows, logs, baselines)
+    if robustness:
+        text += _robustness_outputs(data, *robustness, out)
+    write_json(out / "compare.json", data)
+    (out / "report.md").write_text(text, encoding="utf-8")
     prof = []
     for r in rows:
         from evaluation.macs import LayerRow
@@ -377,6 +390,31 @@ def write_outputs(
             ylabel="autonomy, bounded (%)",
             title="autonomy vs MACs",
         )
+
+
+def _robustness_outputs(data: dict, rows: list[dict], baseline: str, out: Path) -> str:
+    """The robustness comparison into ``data`` and two bar charts; its markdown."""
+    from evaluation.robustness_report import comparison_markdown
+
+    data["robustness"] = {"baseline": baseline, "models": rows}
+    labels = [r["label"] for r in rows]
+    plots.bar_chart(
+        labels,
+        [r["mce"] for r in rows],
+        out / "bar_mce.png",
+        ylabel=f"mCE (1 = {baseline})",
+        title="mean corruption error, open loop",
+    )
+    auto = [_get(r, "closed_loop", "mean_autonomy_bounded_percent") for r in rows]
+    if any(a is not None for a in auto):
+        plots.bar_chart(
+            labels,
+            [math.nan if a is None else a for a in auto],
+            out / "bar_autonomy_corrupted.png",
+            ylabel="%",
+            title="closed-loop autonomy under corruption (bounded, mean)",
+        )
+    return comparison_markdown(rows, baseline)
 
 
 __all__ = ["compare_models", "file_sizes", "latency", "report_markdown", "write_outputs"]

@@ -1,0 +1,417 @@
+"""``evaluate.py robustness``: the model under image corruptions, open and closed loop.
+
+Every corruption of :mod:`evaluation.corruptions` at each intensity is applied
+
+* **open loop** to the recorded centre frames (decoded once, chunk by chunk, through
+  :mod:`evaluation.inference`, the drive server's runtime): the steering's mean
+  absolute change from the model's own clean prediction ("shift") and its mean
+  absolute error against the human;
+* **closed loop** to the synthesised views before the model sees them
+  (:class:`evaluation.closed_loop.TransformedViews`): interventions and autonomy
+  of the whole drive with the default closed-loop method (``--criterion road``).
+
+Frames are corrupted with ``seed`` and their row in the recording, so a frame looks
+the same at every intensity but stronger, and the same in both loops. Reports:
+:mod:`evaluation.robustness_report`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from evaluation.corruptions import CORRUPTIONS, INTENSITIES, corrupt, corrupt_batch
+from evaluation.inference import CHUNK_FRAMES, predict_frames
+
+logger = logging.getLogger(__name__)
+
+#: Closed-loop intensities of a default run: the whole closed loop at five
+#: intensities would double a run's time (docs/evaluation.md, "Robustness").
+CLOSED_LOOP_INTENSITIES = (1, 3, 5)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a robustness run measures."""
+
+    corruptions: tuple[str, ...] = tuple(CORRUPTIONS)
+    intensities: tuple[int, ...] = INTENSITIES
+    frames: int | None = None  # open loop: at most this many frames per log (evenly spaced)
+    closed_loop: bool = True
+    cl_corruptions: tuple[str, ...] = tuple(CORRUPTIONS)
+    cl_intensities: tuple[int, ...] = CLOSED_LOOP_INTENSITIES
+    drive_seconds: float | None = None  # closed loop: at most this long per stretch
+    seed: int = 0
+
+    def conditions(self) -> list[tuple[str, int]]:
+        return [(c, s) for c in self.corruptions for s in self.intensities]
+
+    def cl_conditions(self) -> list[tuple[str, int]]:
+        if not self.closed_loop:
+            return []
+        return [(c, s) for c in self.cl_corruptions for s in self.cl_intensities]
+
+
+def frame_rows(n: int, frames: int | None) -> np.ndarray:
+    """Rows of a log used in the open loop: all, or ``frames`` evenly spaced."""
+    if frames is None or frames >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, frames).round().astype(np.int64))
+
+
+@dataclass
+class OpenLoopLog:
+    name: str
+    rows: np.ndarray
+    human: np.ndarray
+    clean: np.ndarray
+    preds: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+
+
+def open_loop(predictor, recordings, plan: Plan, *, progress: bool = True) -> list[OpenLoopLog]:
+    """The model's steering on every chosen frame, clean and under every condition.
+    Frames are decoded once per chunk; the next condition's frames are corrupted in a
+    second thread while the model runs on the current one."""
+    from training.recordings import decode_images
+
+    conditions = plan.conditions()
+    picks = [frame_rows(len(rec), plan.frames) for rec in recordings]
+    total = sum(len(p) for p in picks) * (1 + len(conditions))
+    out = []
+    with (
+        ThreadPoolExecutor(max_workers=1) as pool,
+        tqdm(total=total, desc="open loop", unit="frame", disable=not progress) as bar,
+    ):
+        for rec, rows in zip(recordings, picks, strict=True):
+            log = OpenLoopLog(
+                rec.name, rows, np.asarray(rec.steering, np.float64)[rows], np.empty(len(rows))
+            )
+            log.preds = {cond: np.empty(len(rows)) for cond in conditions}
+            for lo in range(0, len(rows), CHUNK_FRAMES):
+                part = rows[lo : lo + CHUNK_FRAMES]
+                frames = decode_images(list(rec.centre_paths[part]), progress=False)
+
+                def work(k: int, frames=frames, part=part) -> np.ndarray:
+                    name, level = conditions[k]
+                    return corrupt_batch(frames, name, level, seed=plan.seed, keys=part)
+
+                pending = pool.submit(work, 0) if conditions else None
+                hi = lo + len(part)
+                log.clean[lo:hi] = predict_frames(predictor, frames)
+                bar.update(len(part))
+                for k, cond in enumerate(conditions):
+                    bad = pending.result()
+                    pending = pool.submit(work, k + 1) if k + 1 < len(conditions) else None
+                    log.preds[cond][lo:hi] = predict_frames(predictor, bad)
+                    bar.set_postfix_str(f"{rec.name} {cond[0]} {cond[1]}", refresh=False)
+                    bar.update(len(part))
+            out.append(log)
+    return out
+
+
+def open_loop_table(logs: list[OpenLoopLog], plan: Plan) -> dict:
+    """Pooled and per-log figures: ``clean`` (error vs the human) and, per corruption
+    and intensity, ``shift`` (mean |corrupted - clean prediction|), ``mae`` (vs the
+    human) and ``p95_shift``."""
+
+    def figures(human, clean, pred=None) -> dict:
+        if pred is None:
+            return {"mae": float(np.mean(np.abs(clean - human))), "shift": 0.0, "p95_shift": 0.0}
+        shift = np.abs(pred - clean)
+        return {
+            "mae": float(np.mean(np.abs(pred - human))),
+            "shift": float(shift.mean()),
+            "p95_shift": float(np.percentile(shift, 95)),
+        }
+
+    def table(human, clean, preds) -> dict:
+        return {
+            "frames": len(human),
+            "clean": figures(human, clean),
+            "corrupted": {
+                name: {str(s): figures(human, clean, preds[name, s]) for s in plan.intensities}
+                for name in plan.corruptions
+            },
+        }
+
+    cat = np.concatenate
+    pooled = table(
+        cat([g.human for g in logs]),
+        cat([g.clean for g in logs]),
+        {c: cat([g.preds[c] for g in logs]) for c in plan.conditions()},
+    )
+    pooled["logs"] = {g.name: table(g.human, g.clean, g.preds) for g in logs}
+    return pooled
+
+
+class ViewCorruption:
+    """``transform(view, row)`` for the closed loop: one corruption at one intensity."""
+
+    def __init__(self, name: str, intensity: int, seed: int):
+        self.name, self.intensity, self.seed = name, intensity, seed
+
+    def __call__(self, view: np.ndarray, key: int) -> np.ndarray:
+        return corrupt(view, self.name, self.intensity, seed=self.seed, key=key)
+
+
+def closed_loop(references, policy, config, plan: Plan, *, progress: bool = True) -> dict:
+    """Closed-loop figures clean, under every closed-loop condition, and of the blind
+    baselines (which never see the views, so corruptions cannot change them)."""
+    from evaluation.compare import closed_loop_figures
+    from evaluation.policies import baseline_policies
+
+    drive = {"max_time_s": plan.drive_seconds}
+    conditions = plan.cl_conditions()
+    out: dict = {"corrupted": {}, "baselines": {}}
+    with tqdm(
+        total=1 + len(conditions), desc="closed loop", unit="drive", disable=not progress
+    ) as bar:
+        t0 = time.perf_counter()
+        out["clean"] = closed_loop_figures(references, policy, config, 0, False, **drive)
+        out["clean"]["wall_s"] = time.perf_counter() - t0
+        bar.update(1)
+        for name, level in conditions:
+            bar.set_postfix_str(f"{name} {level}", refresh=False)
+            t0 = time.perf_counter()
+            fig = closed_loop_figures(
+                references,
+                policy,
+                config,
+                0,
+                False,
+                transform=ViewCorruption(name, level, plan.seed),
+                **drive,
+            )
+            fig["wall_s"] = time.perf_counter() - t0
+            out["corrupted"].setdefault(name, {})[str(level)] = fig
+            logger.debug("closed loop %s %d: %s", name, level, fig)
+            bar.update(1)
+    for base in baseline_policies():
+        out["baselines"][base.name] = closed_loop_figures(
+            references, base, config, 0, False, **drive
+        )
+    return out
+
+
+def run(spec, predictor, recordings, references, config, plan: Plan, *, progress=True) -> dict:
+    """The whole benchmark for one model: open loop, then closed loop on
+    ``references`` (none: open loop only). Returns the ``robustness.json`` dict."""
+    from evaluation.policies import ModelPolicy
+
+    t0 = time.perf_counter()
+    logs = open_loop(predictor, recordings, plan, progress=progress)
+    result = {
+        "model": spec.label,
+        "model_path": spec.path,
+        "arch": spec.arch,
+        "runtime": predictor.name,
+        "logs": [str(r.csv_path) for r in recordings],
+        "seed": plan.seed,
+        "corruptions": list(plan.corruptions),
+        "intensities": list(plan.intensities),
+        "frames_per_log": plan.frames,
+        "open_loop": open_loop_table(logs, plan),
+        "closed_loop": None,
+        "timing": {"open_loop_s": time.perf_counter() - t0},
+    }
+    if references and plan.cl_conditions():
+        t1 = time.perf_counter()
+        cl = closed_loop(
+            references, ModelPolicy(predictor, spec.label), config, plan, progress=progress
+        )
+        cl.update(
+            criterion=config.criterion,
+            criterion_text=config.describe(),
+            corruptions=list(plan.cl_corruptions),
+            intensities=list(plan.cl_intensities),
+            drive_seconds=plan.drive_seconds,
+        )
+        result["closed_loop"] = cl
+        result["timing"]["closed_loop_s"] = time.perf_counter() - t1
+    return result
+
+
+# ---------------------------------------------------------------------- command line
+
+
+def add_parser(sub) -> None:
+    """``evaluate.py robustness MODEL LOG...``."""
+    from evaluation import cli
+
+    p = sub.add_parser(
+        "robustness",
+        help="the model under image corruptions (noise, blur, JPEG, light, weather)",
+        description="Corrupt the model's input frames (11 corruptions, intensities 1-5) and "
+        "measure the open-loop steering change and error, and closed-loop interventions on "
+        "the synthesised views; write robustness.md/.json, heat maps and corruptions.png.",
+    )
+    p.add_argument("model", metavar="MODEL", help=".h5/.keras file or a training run folder")
+    p.add_argument("logs", nargs="+", metavar="LOG", help="driving_log.csv or its folder")
+    names = ", ".join(CORRUPTIONS)
+    p.add_argument("--corruptions", default="all", help=f"comma list or all (default): {names}")
+    p.add_argument(
+        "--intensities", default="1,2,3,4,5", help="open-loop intensities 1-5 (default all)"
+    )
+    p.add_argument(
+        "--frames",
+        type=cli._count(1),
+        default=None,
+        help="open loop: at most N evenly spaced frames per log (default every frame)",
+    )
+    p.add_argument("--closed-loop-corruptions", default=None, help="default: as --corruptions")
+    p.add_argument(
+        "--closed-loop-intensities",
+        default=",".join(map(str, CLOSED_LOOP_INTENSITIES)),
+        help="closed-loop intensities (default 1,3,5: a drive per corruption and intensity "
+        "costs seconds to minutes)",
+    )
+    p.add_argument("--no-closed-loop", action="store_true", help="open loop only")
+    p.add_argument(
+        "--drive-seconds",
+        type=float,
+        default=None,
+        help="closed loop: drive at most S seconds of each stretch (default all of it)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="corruption seed (default 0)")
+    p.add_argument(
+        "--grid-frame",
+        type=cli._count(0),
+        default=None,
+        help="row of the first log shown in corruptions.png (default its middle frame)",
+    )
+    cli._closed_loop_options(p)
+    cli._runtime(p)
+    cli._common(p)
+
+
+def plan_from_args(args) -> Plan:
+    """The :class:`Plan` of parsed options (CorruptionError, ValueError when wrong)."""
+    from evaluation.corruptions import parse_intensities, parse_names
+
+    corruptions = parse_names(args.corruptions)
+    if args.drive_seconds is not None and not args.drive_seconds > 0:
+        raise ValueError(f"--drive-seconds must be > 0; got {args.drive_seconds:g}")
+    return Plan(
+        corruptions=corruptions,
+        intensities=parse_intensities(args.intensities),
+        frames=args.frames,
+        closed_loop=not args.no_closed_loop,
+        cl_corruptions=parse_names(args.closed_loop_corruptions)
+        if args.closed_loop_corruptions
+        else corruptions,
+        cl_intensities=parse_intensities(args.closed_loop_intensities),
+        drive_seconds=args.drive_seconds,
+        seed=args.seed,
+    )
+
+
+def cmd(args) -> int:
+    from evaluation import cli
+    from evaluation.closed_loop_run import build_references
+    from evaluation.corruptions import CorruptionError
+    from evaluation.inference import load_predictor, resolve_model
+    from evaluation.outputs import prepare_out_dir
+    from evaluation.robustness_report import write_outputs
+    from training.recordings import load_image
+
+    start = time.perf_counter()
+    try:
+        plan = plan_from_args(args)
+        config = cli.loop_config(args)
+    except (CorruptionError, ValueError) as exc:
+        logger.error("%s", exc)
+        return 2
+    spec = resolve_model(args.model)
+    recordings = cli._read_logs(args.logs)
+    first = recordings[0]
+    key = len(first) // 2 if args.grid_frame is None else args.grid_frame
+    if key >= len(first):
+        logger.error("--grid-frame %d: %s has rows 0-%d", key, first.name, len(first) - 1)
+        return 2
+    out = prepare_out_dir(args.out, overwrite=args.overwrite)
+    refs = []
+    if plan.cl_conditions():
+        refs = build_references(
+            recordings,
+            config.camera,
+            path=args.path,
+            car=args.car,
+            criterion=config.criterion,
+            progress=not args.quiet,
+        )
+        if not refs:
+            logger.warning("no log had a drivable stretch: the closed loop is skipped")
+    predictor = load_predictor(spec, args.runtime, args.threads)
+    result = run(spec, predictor, recordings, refs, config, plan, progress=not args.quiet)
+    result["timing"]["total_s"] = time.perf_counter() - start
+    write_outputs(result, out, load_image(first.centre_paths[key]), key)
+    s = result["summary"]
+    logger.info(
+        "%s: open-loop shift %.4f, MAE %.4f (clean %.4f)%s; %.0f s; report in %s",
+        spec.label,
+        s["mean_shift"],
+        s["mean_mae"],
+        s["clean_mae"],
+        ""
+        if "closed_loop" not in s
+        else f"; closed-loop autonomy {s['closed_loop']['clean_autonomy_percent']:.1f}% clean, "
+        f"{s['closed_loop']['mean_autonomy_percent']:.1f}% corrupted (mean)",
+        result["timing"]["total_s"],
+        out / "robustness.md",
+    )
+    return 0
+
+
+def for_compare(args, specs, labels, recordings, references, out) -> tuple[list[dict], str]:
+    """``evaluate.py compare --robustness [DIR...]``: each model's report read from its
+    folder (in the order of the models) or, with no folders, measured here with the
+    default plan on ``--logs`` (reports in ``out/robustness_<label>``)."""
+    from evaluation.closed_loop import LoopConfig
+    from evaluation.inference import load_predictor
+    from evaluation.robustness_report import (
+        RobustnessReportError,
+        comparison,
+        load_report,
+        write_outputs,
+    )
+
+    if args.robustness:
+        if len(args.robustness) != len(specs):
+            raise RobustnessReportError(
+                f"--robustness got {len(args.robustness)} folders for {len(specs)} models; "
+                "give one report folder per model, in the same order, or none to measure"
+            )
+        reports = [load_report(d) for d in args.robustness]
+        for spec, rep, d in zip(specs, reports, args.robustness, strict=True):
+            if Path(rep["model_path"]).resolve() != spec.path.resolve():
+                raise RobustnessReportError(
+                    f"--robustness {d} is the report of {rep['model_path']}, not of {spec.path}"
+                )
+    else:
+        if not recordings:
+            raise RobustnessReportError("--robustness without report folders needs --logs")
+        plan = Plan(closed_loop=bool(references))
+        config = LoopConfig(criterion=args.criterion)
+        reports = []
+        for spec, label in zip(specs, labels, strict=True):
+            predictor = load_predictor(spec, args.runtime, args.threads)
+            rep = run(
+                spec, predictor, recordings, references, config, plan, progress=not args.quiet
+            )
+            rep["timing"]["total_s"] = sum(rep["timing"].values())
+            folder = out / f"robustness_{label}"
+            folder.mkdir(exist_ok=True)
+            write_outputs(rep, folder, None)
+            reports.append(rep)
+    base = args.robustness_baseline or labels[0]
+    if base not in labels:
+        raise RobustnessReportError(
+            f"--robustness-baseline {base!r} is not one of the models: {', '.join(labels)}"
+        )
+    return comparison(reports, list(labels), labels.index(base)), base
