@@ -10,6 +10,8 @@ For each architecture at batch 256 it prints images/s of
 - ``naive``: ``model.fit`` on a float32 numpy array (no augmentation), the baseline;
 - ``device``: frames as uint8 on the accelerator, label-aware augmentation in the
   compiled step (training.device_pipeline), float32;
+- ``device-recovery``: the same with recovery views on 80% of the samples
+  (training.augment: a batched homography warp per sample);
 - ``device-noaug``: the same without augmentation (what augmentation costs);
 - ``device-bf16``: the device pipeline with bfloat16 compute;
 - ``model-only``: forward+backward on a device-resident float32 batch, no gather
@@ -29,8 +31,8 @@ import keras
 import numpy as np
 
 import models
-from training.augment import NO_AUGMENT, AugmentConfig
-from training.device_pipeline import OnDeviceAugmentation
+from training.augment import NO_AUGMENT, AugmentConfig, draw
+from training.device_pipeline import AugmentedTraining
 
 
 def frames_for(args) -> np.ndarray:
@@ -87,16 +89,26 @@ def measure(arch: str, frames: np.ndarray, args) -> dict:
 
     for name, aug, policy in (
         ("device", AugmentConfig(), "float32"),
+        ("device-recovery", AugmentConfig(recovery_p=0.8), "float32"),
         ("device-noaug", NO_AUGMENT, "float32"),
         ("device-bf16", AugmentConfig(), "mixed_bfloat16"),
     ):
         keras.config.set_dtype_policy(policy)
         inner = models.build_model(arch)
         keras.config.set_dtype_policy("float32")
-        w = compiled(OnDeviceAugmentation(inner, frames, aug))
+        w = compiled(AugmentedTraining(inner, aug, frames))
+        # Recovery views from the frame itself (these frames carry no side cameras).
+        x = {
+            "source": idx,
+            "centre": idx,
+            "source_x": np.zeros(n, np.float32),
+            "label": labels[:, 0],
+            **draw(n, aug, np.random.default_rng(2), width=frames.shape[2]),
+        }
+        x = {k: v[: steps * bs] for k, v in x.items()}
         out[name] = rate(
-            lambda w=w: w.fit(
-                idx[: steps * bs],
+            lambda w=w, x=x: w.fit(
+                x,
                 labels[: steps * bs],
                 batch_size=bs,
                 epochs=1,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from training.augment import AugmentConfig, augment_batch
+from training.augment import SOURCE_X_M, AugmentConfig, draw, nearest_source
 from training.recordings import Recording, decode_images_skipping
 
 logger = logging.getLogger(__name__)
@@ -258,11 +258,16 @@ def _skip_unreadable(unreadable, owner, per_recording, rows, labels, val, val_la
 
 
 class TrainSequence(keras.utils.PyDataset):
-    """Training batches: balanced rows, one random camera per row, augmented.
+    """Training batches: balanced rows, the camera of each row, augmentation parameters.
 
-    Each epoch redraws the balanced rows and the camera of each row, so over the
-    epochs every frame of every camera is seen while an epoch stays one pass over
-    the (balanced) rows.
+    Each epoch redraws the balanced rows, the augmentation parameters of every
+    sample (:func:`training.augment.draw`) and the camera it is taken from: with
+    recovery views, the recorded camera nearest the displaced car's centre camera;
+    without, a random camera with the fixed side-camera correction. So over the
+    epochs every frame of every camera is seen while an epoch stays one pass over the
+    (balanced) rows. A batch is a dict for
+    :class:`training.device_pipeline.AugmentedTraining`, which augments in the train
+    step; with ``indices`` it carries frame indices instead of frames.
     """
 
     def __init__(
@@ -277,43 +282,50 @@ class TrainSequence(keras.utils.PyDataset):
         super().__init__(**kwargs)
         self.data = data
         self.settings = settings
-        #: Emit frame indices instead of augmented frames (training.device_pipeline
-        #: gathers and augments them on the accelerator).
         self.indices = indices
         self.rng = np.random.default_rng(seed)
         self._draw()
 
     def _draw(self) -> None:
-        frames, labels = zip(*(self._draw_pass() for _ in range(self.settings.passes)), strict=True)
-        order = self.rng.permutation(sum(len(f) for f in frames))
-        self.frames = np.concatenate(frames)[order]
-        self.labels = np.concatenate(labels)[order]
+        passes = [self._draw_pass() for _ in range(self.settings.passes)]
+        order = self.rng.permutation(sum(len(p["label"]) for p in passes))
+        self.batches = {k: np.concatenate([p[k] for p in passes])[order] for k in passes[0]}
+        self.frames = self.batches["source"]
 
-    def _draw_pass(self) -> tuple[np.ndarray, np.ndarray]:
+    def _draw_pass(self) -> dict[str, np.ndarray]:
         d, s = self.data, self.settings
         rows = balance_indices(d.train_row_labels, s.balance_cap, self.rng)
-        cams = self.rng.integers(0, 3, len(rows))
-        frames = d.train_row_frames[rows, cams]
-        missing = frames < 0  # no such side image: use the centre frame
-        cams[missing] = CENTRE
-        frames[missing] = d.train_row_frames[rows[missing], CENTRE]
-        # The left camera sees the car displaced left: steer right (+) to return.
-        correction = np.select([cams == LEFT, cams == RIGHT], [1.0, -1.0], 0.0)
-        labels = d.train_row_labels[rows] + s.side_correction * correction
-        return frames, np.clip(labels, -1.0, 1.0).astype(np.float32)
+        n = len(rows)
+        params = draw(n, s.augment, self.rng, width=d.frames.shape[2])
+        available = d.train_row_frames[rows] >= 0
+        labels = d.train_row_labels[rows].copy()
+        if s.augment.recovery_p:
+            cams = nearest_source(params["offset_m"], params["yaw_rad"], available)
+        else:
+            cams = self.rng.integers(0, 3, n)
+            cams[~available[np.arange(n), cams]] = CENTRE  # no such side image
+            # The left camera sees the car displaced left: steer right (+) to return.
+            correction = np.select([cams == LEFT, cams == RIGHT], [1.0, -1.0], 0.0)
+            labels = np.clip(labels + s.side_correction * correction, -1.0, 1.0)
+        source_x = np.asarray(SOURCE_X_M, np.float32)[cams] if s.augment.recovery_p else 0 * labels
+        return {
+            "source": d.train_row_frames[rows, cams],
+            "centre": d.train_row_frames[rows, CENTRE],
+            "source_x": source_x.astype(np.float32),
+            "label": labels.astype(np.float32),
+            **params,
+        }
 
     def __len__(self) -> int:
         return math.ceil(len(self.frames) / self.settings.batch_size)
 
     def __getitem__(self, index: int):
         bs = self.settings.batch_size
-        sel = self.frames[index * bs : (index + 1) * bs]
-        y = self.labels[index * bs : (index + 1) * bs]
-        if self.indices:
-            return sel.astype(np.int32), y[:, None]
-        x = self.data.frames[sel].astype(np.float32)
-        x, y = augment_batch(x, y, self.settings.augment, self.rng)
-        return x, y[:, None]
+        batch = {k: v[index * bs : (index + 1) * bs] for k, v in self.batches.items()}
+        for key in ("source", "centre"):
+            sel = batch[key]
+            batch[key] = sel.astype(np.int32) if self.indices else self.data.frames[sel]
+        return batch, batch["label"][:, None]
 
     def on_epoch_end(self) -> None:
         self._draw()
@@ -335,6 +347,5 @@ class ValidationSequence(keras.utils.PyDataset):
         bs = self.batch_size
         sel = self.data.val_frames[index * bs : (index + 1) * bs]
         y = self.data.val_labels[index * bs : (index + 1) * bs]
-        if self.indices:
-            return sel.astype(np.int32), y[:, None]
-        return self.data.frames[sel].astype(np.float32), y[:, None]
+        x = sel.astype(np.int32) if self.indices else self.data.frames[sel]
+        return {"source": x}, y[:, None]

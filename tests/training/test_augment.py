@@ -5,9 +5,11 @@ import pytest
 
 from training.augment import (
     NO_AUGMENT,
+    PARAMS,
     AugmentConfig,
-    augment_batch,
+    apply,
     brightness,
+    draw,
     flip,
     shadow,
     shift,
@@ -32,41 +34,57 @@ def ramp_batch(n=4):
     return np.broadcast_to(cols * 0.5, (n, 160, 320, 3)).copy()
 
 
+def identity_params(n):
+    p = draw(n, NO_AUGMENT, np.random.default_rng(0))
+    return {k: v.copy() for k, v in p.items()}
+
+
+def run_apply(x, y, params, config):
+    xa, ya = apply(x, x, y, params, np.zeros(len(y), np.float32), config)
+    return np.asarray(xa), np.asarray(ya)
+
+
 def test_flip_mirrors_and_negates():
     x = ramp_batch(3)
     y = np.array([0.3, -0.2, 0.1], np.float32)
-    flip(x, y, np.array([True, False, True]))
-    np.testing.assert_array_equal(x[0, 0, :, 0], np.arange(320)[::-1] * 0.5)
-    np.testing.assert_array_equal(x[1, 0, :, 0], np.arange(320) * 0.5)
-    np.testing.assert_allclose(y, [-0.3, -0.2, -0.1])
+    p = identity_params(3)
+    p["flip"][:] = [1, 0, 1]
+    xa, ya = run_apply(x, y, p, AugmentConfig(flip_p=1, brightness_p=0, shadow_p=0))
+    np.testing.assert_array_equal(xa[0, 0, :, 0], np.arange(320)[::-1] * 0.5)
+    np.testing.assert_array_equal(xa[1, 0, :, 0], np.arange(320) * 0.5)
+    np.testing.assert_allclose(ya, [-0.3, -0.2, -0.1])
+    np.testing.assert_array_equal(np.asarray(flip(x, np.array([0, 0, 0]))), x)
 
 
 def test_shift_right_moves_content_right_and_steers_right():
     x = ramp_batch(2)
-    y = np.zeros(2, np.float32)
-    shift(x, y, np.array([10, -5]), per_px=0.01)
+    y = np.array([0.0, 0.95], np.float32)
+    p = identity_params(2)
+    p["shift_px"][:] = [10, 20]
+    cfg = AugmentConfig(flip_p=0, brightness_p=0, shadow_p=0, shift_p=1, shift_per_px=0.01)
+    xa, ya = run_apply(x, y, p, cfg)
     # Content moved 10 px right: column 30 now shows what column 20 showed.
-    assert x[0, 0, 30, 0] == 20 * 0.5
-    assert x[0, 0, 0, 0] == 0.0  # edge repeated
-    assert x[1, 0, 20, 0] == 25 * 0.5
-    assert x[1, 0, 319, 0] == 319 * 0.5
-    np.testing.assert_allclose(y, [0.10, -0.05])
-
-
-def test_shift_labels_are_clipped():
-    x = ramp_batch(1)
-    y = np.array([0.95], np.float32)
-    shift(x, y, np.array([20]), per_px=0.01)
-    assert y[0] == 1.0
+    assert xa[0, 0, 30, 0] == 20 * 0.5
+    assert xa[0, 0, 0, 0] == 0.0  # edge repeated
+    np.testing.assert_allclose(ya, [0.10, 1.0])  # clipped at 1
+    left = np.asarray(shift(x, np.array([-5, 0])))
+    assert left[0, 0, 20, 0] == 25 * 0.5 and left[0, 0, 319, 0] == 319 * 0.5
 
 
 def test_brightness_and_shadow_leave_labels_and_darken():
     x = np.full((2, 160, 320, 3), 200.0, np.float32)
-    brightness(x, np.array([1.0, 0.5]))
-    assert x[0].max() == 200.0 and x[1].max() == 100.0
-    x = np.full((1, 160, 320, 3), 200.0, np.float32)
-    shadow(x, np.array([160.0]), np.array([160.0]), np.array([True]), np.array([0.5]))
-    assert x[0, :, :160].max() == 100.0 and x[0, :, 160:].min() == 200.0
+    xb = np.asarray(brightness(x, np.array([1.0, 0.5], np.float32)))
+    assert xb[0].max() == 200.0 and xb[1].max() == 100.0
+    assert np.asarray(brightness(x, np.array([2.0, 2.0], np.float32))).max() == 255.0
+    one = x[:1]
+    xs = np.asarray(shadow(one, *(np.array([v], np.float32) for v in (160.0, 160.0, 1.0, 0.5))))
+    assert xs[0, :, :160].max() == 100.0 and xs[0, :, 160:].min() == 200.0
+    p = identity_params(2)
+    p["brightness"][:] = 0.5
+    p["shadow_gain"][:] = 0.5
+    y = np.array([0.3, -0.4], np.float32)
+    _, ya = run_apply(x, y, p, AugmentConfig(flip_p=0, brightness_p=1, shadow_p=1))
+    np.testing.assert_array_equal(ya, y)
 
 
 def test_corrections_follow_geometry():
@@ -78,35 +96,40 @@ def test_corrections_follow_geometry():
     assert 0.01 < shift_correction_per_pixel() < 0.016
 
 
-def test_augment_batch_keeps_input_and_no_augment_is_identity():
+def test_draw_gives_identity_values_where_a_transform_is_off_and_is_seeded():
+    a = draw(500, AugmentConfig(recovery_p=0.5), np.random.default_rng(7))
+    b = draw(500, AugmentConfig(recovery_p=0.5), np.random.default_rng(7))
+    assert set(a) == set(PARAMS)
+    for k in PARAMS:
+        np.testing.assert_array_equal(a[k], b[k])
+    moved = a["offset_m"] != 0
+    assert 200 < moved.sum() < 300
+    np.testing.assert_array_equal(moved, a["yaw_rad"] != 0)
+    assert np.abs(a["offset_m"]).max() <= 1.5 and np.abs(a["yaw_rad"]).max() <= np.radians(8)
+    assert np.all(a["shift_px"] == 0)  # shift is off by default now
+    off = draw(50, NO_AUGMENT, np.random.default_rng(1))
+    assert not off["flip"].any() and np.all(off["brightness"] == 1)
+    assert np.all(off["shadow_gain"] == 1) and not off["offset_m"].any()
+
+
+def test_no_augment_is_identity():
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (8, 160, 320, 3)).astype(np.float32)
     y = rng.uniform(-0.5, 0.5, 8).astype(np.float32)
-    x0, y0 = x.copy(), y.copy()
-    xa, ya = augment_batch(x, y, AugmentConfig(), rng)
-    np.testing.assert_array_equal(x, x0)
-    np.testing.assert_array_equal(y, y0)
-    assert not np.array_equal(xa, x0)
-    xs, ys = augment_batch(x, y, NO_AUGMENT, rng)
-    np.testing.assert_array_equal(xs, x0)
-    np.testing.assert_array_equal(ys, y0)
+    xa, ya = run_apply(x, y, draw(8, NO_AUGMENT, rng), NO_AUGMENT)
+    np.testing.assert_array_equal(xa, x)
+    np.testing.assert_array_equal(ya, y)
+    xa, _ = run_apply(x, y, draw(8, AugmentConfig(), rng), AugmentConfig())
+    assert not np.array_equal(xa, x)
 
 
-def test_flip_only_config_negates_exactly_the_flipped():
-    rng = np.random.default_rng(3)
-    x = ramp_batch(64)
-    y = np.linspace(-0.5, 0.5, 64).astype(np.float32)
-    cfg = AugmentConfig(flip_p=0.5, brightness_p=0, shadow_p=0, shift_p=0)
-    xa, ya = augment_batch(x, y, cfg, rng)
-    flipped = xa[:, 0, 0, 0] > 0
-    assert 10 < flipped.sum() < 54
-    np.testing.assert_allclose(ya[flipped], -y[flipped])
-    np.testing.assert_allclose(ya[~flipped], y[~flipped])
-
-
-def test_augment_config_rejects_bad_probability():
+def test_augment_config_rejects_bad_values():
     with pytest.raises(ValueError, match="flip_p must be in"):
         AugmentConfig(flip_p=1.5)
+    with pytest.raises(ValueError, match="recovery_p must be in"):
+        AugmentConfig(recovery_p=-0.1)
+    with pytest.raises(ValueError, match="lookahead_m must be > 0"):
+        AugmentConfig(lookahead_m=0)
 
 
 def test_split_blocks_is_contiguous_with_gap():
@@ -154,8 +177,9 @@ def test_side_cameras_corrected_in_the_right_direction():
     seq = TrainSequence(data, settings, seed=0)
     seen = set()
     for i in range(len(seq)):
-        x, y = seq[i]
-        for img, label in zip(x, y[:, 0], strict=True):
+        batch, y = seq[i]
+        np.testing.assert_array_equal(batch["label"], y[:, 0])
+        for img, label in zip(batch["source"], y[:, 0], strict=True):
             cam, row = int(img[0, 0, 0]), int(img[0, 0, 1])
             seen.add(cam)
             expected = data.train_row_labels[row] + {CENTRE: 0.0, LEFT: 0.2, RIGHT: -0.2}[cam]
@@ -167,10 +191,34 @@ def test_validation_is_fixed_and_untouched():
     data = fake_data()
     seq = ValidationSequence(data, batch_size=4)
     first = [seq[i] for i in range(len(seq))]
-    x = np.concatenate([b[0] for b in first])
+    x = np.concatenate([b[0]["source"] for b in first])
     y = np.concatenate([b[1] for b in first])[:, 0]
     np.testing.assert_array_equal(x[:, 5, 5, 0], np.arange(10))  # time order, every frame once
     np.testing.assert_array_equal(y, data.val_labels)
-    np.testing.assert_array_equal(x, data.frames[data.val_frames].astype(np.float32))
-    again = np.concatenate([seq[i][0] for i in range(len(seq))])
+    np.testing.assert_array_equal(x, data.frames[data.val_frames])
+    again = np.concatenate([seq[i][0]["source"] for i in range(len(seq))])
     np.testing.assert_array_equal(again, x)
+
+
+def test_recovery_draws_the_nearest_camera_and_keeps_the_recorded_label():
+    """With recovery views the sequence picks the camera nearest the displaced car's
+    centre camera (left for a car moved left) and leaves the correction to the graph."""
+    data = fake_data()
+    cfg = AugmentConfig(recovery_p=1.0, flip_p=0, brightness_p=0, shadow_p=0)
+    seq = TrainSequence(data, DataSettings(balance_cap=0, batch_size=64, augment=cfg), seed=1)
+    batch, y = seq[0]
+    cams = batch["source"][:, 0, 0, 0].astype(int)
+    rows = batch["source"][:, 0, 0, 1].astype(int)
+    cam_x = batch["offset_m"] + 2.6 * np.sin(batch["yaw_rad"])
+    np.testing.assert_array_equal(cams[cam_x < -0.45], LEFT)
+    np.testing.assert_array_equal(cams[cam_x > 0.45], RIGHT)
+    np.testing.assert_array_equal(cams[np.abs(cam_x) < 0.35], CENTRE)
+    np.testing.assert_allclose(batch["source_x"], np.array([0.0, -0.806, 0.825])[cams], atol=1e-6)
+    np.testing.assert_array_equal(batch["centre"][:, 0, 0, 0], CENTRE)
+    np.testing.assert_array_equal(batch["centre"][:, 0, 0, 1], rows)
+    np.testing.assert_allclose(y[:, 0], data.train_row_labels[rows], atol=1e-6)
+    assert {CENTRE, LEFT, RIGHT} <= set(cams)
+    # A centre-only recording: every view comes from the centre frame.
+    data.train_row_frames[:, 1:] = -1
+    seq = TrainSequence(data, DataSettings(balance_cap=0, batch_size=64, augment=cfg), seed=1)
+    assert np.all(seq[0][0]["source"][:, 0, 0, 0] == CENTRE)

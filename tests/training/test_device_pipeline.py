@@ -1,11 +1,24 @@
-"""The on-device augmentation wrapper matches the numpy pipeline's label algebra."""
+"""The training wrapper: one augmentation for both pipelines, exact label algebra."""
 
 import keras
 import numpy as np
 import pytest
 
-from training.augment import NO_AUGMENT, AugmentConfig, shift
-from training.device_pipeline import OnDeviceAugmentation, scaled_learning_rate
+from training.augment import NO_AUGMENT, PARAMS, AugmentConfig, apply, draw
+from training.device_pipeline import AugmentedTraining, scaled_learning_rate
+
+ONLY = {
+    "recovery": dict(recovery_p=1.0),
+    "shift": dict(shift_p=1.0),
+    "flip": dict(flip_p=1.0),
+    "shadow": dict(shadow_p=1.0),
+    "brightness": dict(brightness_p=1.0),
+}
+
+
+def only(name):
+    off = dict(flip_p=0.0, brightness_p=0.0, shadow_p=0.0, shift_p=0.0, recovery_p=0.0)
+    return AugmentConfig(**{**off, **ONLY[name]})
 
 
 def tiny_model():
@@ -23,66 +36,92 @@ def tiny_model():
 @pytest.fixture(scope="module")
 def frames():
     rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (6, 160, 320, 3), dtype=np.uint8)
+    return rng.integers(0, 256, (9, 160, 320, 3), dtype=np.uint8)
 
 
-def run(wrapper, idx, training):
-    return np.asarray(wrapper(np.asarray(idx, np.int32), training=training))[:, 0]
+def batch(frames, config, *, indices, seed=0):
+    """Rows 0..5 with centre frames 0..5 and (recovery) side frames 6..8 as sources."""
+    n = 6
+    params = draw(n, config, np.random.default_rng(seed))
+    source = np.array([0, 1, 6, 7, 4, 8])
+    out = {
+        "source": source.astype(np.int32) if indices else frames[source],
+        "centre": np.arange(n, dtype=np.int32) if indices else frames[:n],
+        "source_x": np.float32([0, 0, -0.806, 0.825, 0, -0.806]),
+        "label": np.linspace(-0.3, 0.3, n, dtype=np.float32),
+        **params,
+    }
+    return out
 
 
-def test_inference_gathers_the_indexed_frames(frames):
+def call(wrapper, b, training=True):
+    return np.asarray(wrapper(b, training=training))[:, 0]
+
+
+@pytest.mark.parametrize("name", sorted(ONLY))
+def test_host_and_device_pipelines_give_the_same_pixels_and_labels(frames, name):
+    """Same drawn parameters: frames fed from the host or gathered on the device give
+    the same output, and it is the model on apply()'s pixels minus apply()'s label
+    plus the recorded one (so fit's MSE is against the augmented label)."""
+    cfg = only(name)
     m = tiny_model()
-    w = OnDeviceAugmentation(m, frames, AugmentConfig())
+    host = AugmentedTraining(m, cfg)
+    device = AugmentedTraining(m, cfg, frames)
+    bh, bd = batch(frames, cfg, indices=False), batch(frames, cfg, indices=True)
+    out_h, out_d = call(host, bh), call(device, bd)
+    np.testing.assert_allclose(out_h, out_d, rtol=1e-6, atol=1e-6)
+    params = {k: bh[k] for k in PARAMS}
+    x, y = apply(bh["source"], bh["centre"], bh["label"], params, bh["source_x"], cfg)
+    expected = np.asarray(m(np.asarray(x)))[:, 0] - np.asarray(y) + bh["label"]
+    np.testing.assert_allclose(out_h, expected, rtol=1e-5, atol=1e-5)
+    # The transform did something to the pixels or labels of this batch.
+    moved = not np.allclose(np.asarray(x), bh["source"].astype(np.float32))
+    assert moved or not np.allclose(np.asarray(y), bh["label"])
+
+
+def test_inference_is_the_plain_model_on_the_given_or_gathered_frames(frames):
+    m = tiny_model()
     expected = np.asarray(m(frames[[4, 1, 1]].astype(np.float32)))[:, 0]
-    np.testing.assert_allclose(run(w, [4, 1, 1], training=False), expected, rtol=1e-5, atol=1e-6)
+    device = AugmentedTraining(m, AugmentConfig(), frames)
+    got = call(device, {"source": np.int32([4, 1, 1])}, training=False)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    host = AugmentedTraining(m, AugmentConfig())
+    got = call(host, {"source": frames[[4, 1, 1]]}, training=False)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_no_augment_training_equals_plain_model(frames):
     m = tiny_model()
-    w = OnDeviceAugmentation(m, frames, NO_AUGMENT)
-    expected = np.asarray(m(frames.astype(np.float32)))[:, 0]
-    np.testing.assert_allclose(run(w, range(6), training=True), expected, rtol=1e-5, atol=1e-6)
+    w = AugmentedTraining(m, NO_AUGMENT, frames)
+    b = batch(frames, NO_AUGMENT, indices=True)
+    expected = np.asarray(m(frames[b["source"]].astype(np.float32)))[:, 0]
+    np.testing.assert_allclose(call(w, b), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_flip_negates_prediction_of_mirrored_frame(frames):
     m = tiny_model()
-    cfg = AugmentConfig(flip_p=1.0, brightness_p=0, shadow_p=0, shift_p=0)
-    w = OnDeviceAugmentation(m, frames, cfg)
-    mirrored = frames[:, :, ::-1].astype(np.float32)
-    expected = -np.asarray(m(mirrored))[:, 0]
-    np.testing.assert_allclose(run(w, range(6), training=True), expected, rtol=1e-5, atol=1e-6)
-
-
-def test_shift_subtracts_the_same_correction_as_the_numpy_pipeline(frames):
-    m = tiny_model()
-    cfg = AugmentConfig(flip_p=0, brightness_p=0, shadow_p=0, shift_p=1.0, shift_max_px=3)
-    w = OnDeviceAugmentation(m, frames, cfg, seed=3)
-    out = run(w, range(6), training=True)
-    for i in range(6):
-        # Some shift t in -3..3 explains each output exactly as numpy's shift() would.
-        candidates = []
-        for t in range(-3, 4):
-            x = frames[i : i + 1].astype(np.float32)
-            y = np.zeros(1, np.float32)
-            shift(x, y, np.array([t]), cfg.shift_per_px)
-            candidates.append(float(np.asarray(m(x))[0, 0]) - y[0])
-        assert np.min(np.abs(np.array(candidates) - out[i])) < 1e-5
+    cfg = only("flip")
+    b = batch(frames, cfg, indices=True)
+    b["flip"][:] = 1.0
+    mirrored = frames[b["source"]][:, :, ::-1].astype(np.float32)
+    # Output = model(mirrored) - (-label) + label.
+    expected = np.asarray(m(mirrored))[:, 0] + 2 * b["label"]
+    np.testing.assert_allclose(call(AugmentedTraining(m, cfg, frames), b), expected, atol=1e-5)
 
 
 def test_training_on_indices_equals_training_on_frames(frames):
-    """Without augmentation, fitting the wrapper on indices is fitting the model on frames."""
-    y = np.linspace(-0.3, 0.3, 6, dtype=np.float32)[:, None]
+    """Fitting the device wrapper on indices is fitting the host wrapper on frames."""
+    cfg = AugmentConfig(recovery_p=0.5)
     a, b = tiny_model(), tiny_model()
     b.set_weights(a.get_weights())
-    w = OnDeviceAugmentation(a, frames, NO_AUGMENT)
-    for m in (w, b):
-        m.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.MeanSquaredError())
-    w.fit(np.arange(6, dtype=np.int32), y, epochs=3, batch_size=3, shuffle=False, verbose=0)
-    b.fit(frames.astype(np.float32), y, epochs=3, batch_size=3, shuffle=False, verbose=0)
+    wd, wh = AugmentedTraining(a, cfg, frames), AugmentedTraining(b, cfg)
+    for w, indices in ((wd, True), (wh, False)):
+        w.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.MeanSquaredError())
+        x = batch(frames, cfg, indices=indices, seed=5)
+        w.fit(x, x["label"][:, None], epochs=3, batch_size=3, shuffle=False, verbose=0)
     changed = False
-    for wa, wb, w0 in zip(
-        a.get_weights(), b.get_weights(), tiny_model().get_weights(), strict=True
-    ):
+    start = tiny_model().get_weights()
+    for wa, wb, w0 in zip(a.get_weights(), b.get_weights(), start, strict=True):
         np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-6)
         changed |= not np.allclose(wa, w0)
     assert changed
