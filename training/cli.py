@@ -101,6 +101,50 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="early stopping: epochs without a better validation MSE",
     )
     p.add_argument("--no-augment", action="store_true", help="disable augmentation")
+    aug = AugmentConfig()
+    p.add_argument(
+        "--recovery",
+        type=float,
+        default=aug.recovery_p,
+        metavar="P",
+        help="share of samples shown as recovery views: the car displaced and turned, its "
+        "view synthesised from the nearest recorded camera, the label corrected by pure "
+        "pursuit (replaces the fixed side-camera correction; 0 = off)",
+    )
+    p.add_argument(
+        "--max-offset",
+        type=float,
+        default=aug.max_offset_m,
+        metavar="M",
+        help="recovery views: largest lateral offset in metres",
+    )
+    p.add_argument(
+        "--max-yaw",
+        type=float,
+        default=aug.max_yaw_deg,
+        metavar="DEG",
+        help="recovery views: largest yaw in degrees",
+    )
+    p.add_argument(
+        "--lookahead",
+        type=float,
+        default=aug.lookahead_m,
+        metavar="M",
+        help="recovery views: pure-pursuit look-ahead of the corrective label",
+    )
+    p.add_argument(
+        "--recovery-gain",
+        type=float,
+        default=aug.recovery_gain,
+        help="recovery views: gain on the corrective curvature (1 = pure pursuit)",
+    )
+    p.add_argument(
+        "--shift",
+        type=float,
+        default=aug.shift_p,
+        metavar="P",
+        help="share of samples shifted sideways up to 20 px with a per-pixel correction",
+    )
     p.add_argument(
         "--pipeline",
         choices=("auto", "host", "device"),
@@ -119,8 +163,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=defaults.steps_per_execution,
         help="train steps per compiled call",
     )
+    p.add_argument(
+        "--closed-loop-every",
+        type=int,
+        default=defaults.closed_loop_every,
+        metavar="N",
+        help="drive the --val-recording recordings in closed loop every N epochs and keep "
+        "the checkpoint with the fewest interventions per km (0 = keep the lowest val MSE)",
+    )
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--out", default=defaults.out, help="folder that receives the run folder")
+    p.add_argument(
+        "--no-drive",
+        action="store_true",
+        help="demo data: skip the closed-loop drive on the held-out demo road after training",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -151,6 +208,36 @@ def demo_recordings(out: Path) -> tuple[list[str], list[str]]:
     return [made[0]], [made[1]]
 
 
+def augment_config(args) -> AugmentConfig:
+    """The augmentation asked for (ValueError, named, for an impossible setting)."""
+    if args.no_augment:
+        return NO_AUGMENT
+    return AugmentConfig(
+        recovery_p=args.recovery,
+        max_offset_m=args.max_offset,
+        max_yaw_deg=args.max_yaw,
+        lookahead_m=args.lookahead,
+        recovery_gain=args.recovery_gain,
+        shift_p=args.shift,
+    )
+
+
+def closed_loop_selection(config: TrainConfig):
+    """The closed-loop selection the config asks for, or None."""
+    if not config.closed_loop_every:
+        return None
+    # The evaluator sits above training (it reads recordings through training's
+    # reader); only the train.py entry point wires the two together.
+    from evaluation.selection import ClosedLoopSelection
+
+    return ClosedLoopSelection(
+        config.val_recordings,
+        every=config.closed_loop_every,
+        patience=config.patience,
+        progress=True,
+    )
+
+
 def defaults_epochs(args) -> int:
     return DEMO_EPOCHS if not args.data else TrainConfig().epochs
 
@@ -164,6 +251,11 @@ def main(argv=None) -> int:
     )
     # Keras warns on every .h5 save that the format is legacy; .h5 is the Udacity convention.
     logging.getLogger("absl").setLevel(logging.ERROR)
+    try:
+        augment = augment_config(args)
+    except ValueError as exc:
+        logger.error("%s", exc)
+        return 2
     config = TrainConfig(
         arch=args.arch,
         data=list(args.data),
@@ -182,7 +274,8 @@ def main(argv=None) -> int:
         pipeline=args.pipeline,
         mixed_precision=args.mixed_precision,
         steps_per_execution=args.steps_per_execution,
-        augment=NO_AUGMENT if args.no_augment else AugmentConfig(),
+        closed_loop_every=args.closed_loop_every,
+        augment=augment,
     )
     try:  # before the demo data is rendered: a bad setting should not cost 25 s
         config.validate_settings()
@@ -201,12 +294,34 @@ def main(argv=None) -> int:
             ", ".join(config.data + config.val_recordings),
         )
     try:
-        run = train(config, progress=not args.quiet)
+        run = train(config, progress=not args.quiet, selection=closed_loop_selection(config))
     except (RecordingError, ValueError, FileExistsError) as exc:
         logger.error("%s", exc)
         return 2
+    if config.demo and not args.no_drive:
+        drive_demo(run, config.val_recordings[0], quiet=args.quiet)
     print(run)
     return 0
+
+
+def drive_demo(run: Path, recording: str, *, quiet: bool) -> int:
+    """Drive the trained model in closed loop on the held-out demo road (the evaluator's
+    ``closed-loop`` command, outputs in RUN/closed-loop/: summary, views.mp4, plots)."""
+    from evaluation.cli import main as evaluate
+
+    out = run / "closed-loop"
+    logger.info(
+        "driving the trained model in closed loop on the held-out demo road "
+        "(python evaluate.py closed-loop %s %s --out %s)",
+        run,
+        recording,
+        out,
+    )
+    argv = ["closed-loop", str(run), recording, "--out", str(out), "--recovery-points", "4"]
+    status = evaluate(argv + (["--quiet"] if quiet else []))
+    if status == 0:
+        logger.info("the car's view while driving: %s", out / "views.mp4")
+    return status
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import numpy as np
 import models
 from training.augment import AugmentConfig
 from training.data import DataSettings, TrainingData, TrainSequence, ValidationSequence, prepare
-from training.device_pipeline import OnDeviceAugmentation, scaled_learning_rate
+from training.device_pipeline import AugmentedTraining, scaled_learning_rate
 from training.recordings import read_recordings
 from training.run_folder import create_run_folder, git_commit, versions, write_json
 
@@ -67,6 +67,9 @@ class TrainConfig:
     mixed_precision: bool = False
     #: Train steps per compiled call: fewer host round trips for small networks.
     steps_per_execution: int = 1
+    #: Drive the validation recordings in closed loop every N epochs and keep the
+    #: checkpoint that drives best (evaluation.selection); 0 = select by val MSE.
+    closed_loop_every: int = 0
 
     def resolved_lr(self) -> float:
         return self.lr if self.lr is not None else scaled_learning_rate(1e-3, self.batch_size)
@@ -100,6 +103,8 @@ class TrainConfig:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
         if self.pipeline not in ("auto", "host", "device"):
             raise ValueError(f"--pipeline must be auto, host or device, got {self.pipeline!r}")
+        if self.closed_loop_every < 0:
+            raise ValueError(f"--closed-loop-every must be >= 0, got {self.closed_loop_every}")
         if self.mixed_precision and self.resolved_pipeline() != "device":
             raise ValueError(
                 "--mixed-precision needs the device pipeline (--pipeline device, the default "
@@ -119,8 +124,10 @@ class EpochLog(keras.callbacks.Callback):
         images_per_epoch: int,
         batch_size: int,
         predict_frames,
+        extra_fields: tuple[str, ...] = (),
     ):
         super().__init__()
+        self.fields = (*self.FIELDS, *extra_fields)
         self.predict_frames = predict_frames
         self.path = path
         self.data = data
@@ -137,7 +144,9 @@ class EpochLog(keras.callbacks.Callback):
         pred = self.predict_frames(self.probe_frames)
         return float(np.mean((pred - self.probe_labels) ** 2))
 
-    def record(self, epoch: int, train_loss: float, val_mse: float, seconds: float) -> None:
+    def record(
+        self, epoch: int, train_loss: float, val_mse: float, seconds: float, logs=None
+    ) -> None:
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -147,9 +156,10 @@ class EpochLog(keras.callbacks.Callback):
             "images_per_s": round(self.images_per_epoch / seconds, 1) if seconds else math.nan,
             "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
         }
+        row.update({k: (logs or {}).get(k, math.nan) for k in self.fields[len(self.FIELDS) :]})
         self.rows.append(row)
         with self.path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.FIELDS)
+            writer = csv.DictWriter(f, fieldnames=self.fields)
             writer.writeheader()
             writer.writerows(self.rows)
         logger.info(
@@ -167,11 +177,13 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        driving = logs.get("cl_seconds", math.nan)  # closed-loop selection's share
         self.record(
             epoch + 1,
             logs.get("loss", math.nan),
             logs.get("val_loss", math.nan),
-            time.perf_counter() - self._start,
+            time.perf_counter() - self._start - (driving if math.isfinite(driving) else 0.0),
+            logs,
         )
 
 
@@ -217,12 +229,17 @@ def accelerators() -> list:
 
 
 def plot_curves(rows: list[dict], path: Path, title: str) -> None:
+    """Loss curves; with closed-loop selection, interventions per km below them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    driven = [r for r in rows if math.isfinite(r.get("cl_interventions_per_km", math.nan))]
+    fig, axes = plt.subplots(
+        2 if driven else 1, 1, figsize=(7, 6.5 if driven else 4), dpi=110, squeeze=False
+    )
+    ax = axes[0, 0]
     epochs = [r["epoch"] for r in rows]
     trained = [r for r in rows if r["epoch"] > 0]
     ax.plot(
@@ -233,19 +250,35 @@ def plot_curves(rows: list[dict], path: Path, title: str) -> None:
     )
     ax.plot(epochs, [r["train_probe_mse"] for r in rows], "s--", label="train MSE (fixed frames)")
     ax.plot(epochs, [r["val_mse"] for r in rows], "^-", label="validation MSE")
-    ax.set_xlabel("epoch")
     ax.set_ylabel("MSE (steering units^2)")
     ax.set_yscale("log")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    if driven:
+        cl = axes[1, 0]
+        x = [r["epoch"] for r in driven]
+        cl.plot(x, [r["cl_interventions_per_km"] for r in driven], "o-", color="C3")
+        cl.set_ylabel("closed loop: interventions / km", color="C3")
+        auto = cl.twinx()
+        auto.plot(x, [r["cl_autonomy_percent"] for r in driven], "s--", color="C2")
+        auto.set_ylabel("autonomy % (NVIDIA)", color="C2")
+        cl.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("epoch")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
-def train(config: TrainConfig, *, progress: bool = True) -> Path:
-    """Train ``config.arch`` on ``config.data``; return the run folder."""
+def train(config: TrainConfig, *, progress: bool = True, selection=None) -> Path:
+    """Train ``config.arch`` on ``config.data``; return the run folder.
+
+    ``selection`` (an :class:`evaluation.selection.ClosedLoopSelection`, needed when
+    ``config.closed_loop_every`` > 0) picks and saves the checkpoint that drives best
+    in closed loop, and stops early, instead of validation MSE.
+    """
+    if config.closed_loop_every and selection is None:
+        raise ValueError("closed_loop_every > 0 needs a closed-loop selection callback")
     config.validate()
     keras.utils.set_random_seed(config.seed)
     val_fraction = config.resolved_val_fraction()
@@ -293,25 +326,23 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
     distribution = data_parallel() if on_device else None
     served = models.build_model(config.arch)
     counts = models.parameter_counts(served)
-    if on_device:
-        if config.mixed_precision:
-            keras.config.set_dtype_policy("mixed_bfloat16")
+    if on_device and config.mixed_precision:
+        keras.config.set_dtype_policy("mixed_bfloat16")
         try:
-            inner = models.build_model(config.arch) if config.mixed_precision else served
+            inner = models.build_model(config.arch)
         finally:
             keras.config.set_dtype_policy("float32")
-        trained = OnDeviceAugmentation(inner, data.frames, config.augment, seed=config.seed)
-        wrapper = trained
-
-        def predict_frames(idx):
-            return wrapper.predict(idx.astype(np.int32), batch_size=1024, verbose=0)[:, 0]
     else:
-        inner = trained = served
+        inner = served
+    trained = AugmentedTraining(inner, config.augment, data.frames if on_device else None)
+    wrapper = trained
 
-        def predict_frames(idx):
-            return served.predict(
-                data.frames[idx].astype(np.float32), batch_size=config.batch_size, verbose=0
-            )[:, 0]
+    def predict_frames(idx):
+        if on_device:
+            x = {"source": idx.astype(np.int32)}
+            return wrapper.predict(x, batch_size=1024, verbose=0)[:, 0]
+        x = data.frames[idx].astype(np.float32)
+        return served.predict(x, batch_size=config.batch_size, verbose=0)[:, 0]
 
     trained.compile(
         optimizer=keras.optimizers.Adam(lr),
@@ -322,8 +353,9 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
     )
     train_seq = TrainSequence(data, settings, seed=config.seed, indices=on_device)
     val_seq = ValidationSequence(data, 1024 if on_device else config.batch_size, indices=on_device)
+    extra = tuple(selection.COLUMNS) if selection is not None else ()
     log = EpochLog(
-        run / "history.csv", data, len(train_seq.frames), config.batch_size, predict_frames
+        run / "history.csv", data, len(train_seq.frames), config.batch_size, predict_frames, extra
     )
     log.set_model(trained)
     # Epoch 0: the untrained model on the same fixed sets, the reference for every epoch.
@@ -349,6 +381,15 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
     }
     write_json(run / "config.json", record)
 
+    if selection is not None:
+        selection.attach(served, inner, run / "model.keras", config.epochs)
+        callbacks = [selection, log]
+    else:
+        callbacks = [
+            log,
+            BestCheckpoint(run / "model.keras", served, inner),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
+        ]
     started = time.perf_counter()
     interrupted = False
     try:
@@ -357,11 +398,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
             validation_data=val_seq,
             epochs=config.epochs,
             verbose=1 if progress else 0,
-            callbacks=[
-                log,
-                BestCheckpoint(run / "model.keras", served, inner),
-                keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
-            ],
+            callbacks=callbacks,
         )
     except KeyboardInterrupt:
         interrupted = True
@@ -371,7 +408,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
     trained_rows = [r for r in log.rows if r["epoch"] > 0]
     if not (run / "model.keras").exists():
         raise RuntimeError(f"training stopped before any epoch finished; see {run}")
-    best_row = min(trained_rows, key=lambda r: r["val_mse"])
+    best_row = best_epoch_row(trained_rows)
     best = models.load_model(run / "model.keras")
     # .keras first, then .h5 from a separately loaded copy: saving .h5 strips the
     # optimizer from the live model (keras-pitfalls item 5).
@@ -383,6 +420,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
         epochs_run=len(trained_rows),
         best_epoch=best_row["epoch"],
         best_val_mse=best_row["val_mse"],
+        best_closed_loop={k: best_row[k] for k in extra},
         initial_val_mse=log.rows[0]["val_mse"],
         wall_seconds=round(wall, 1),
         train_images_per_s=round(images / sum(r["seconds"] for r in trained_rows), 1),
@@ -398,6 +436,15 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
         run,
     )
     return run
+
+
+def best_epoch_row(rows: list[dict]) -> dict:
+    """The epoch whose checkpoint was kept: fewest closed-loop interventions per km
+    (tie: lower val MSE) among epochs driven in closed loop, else lowest val MSE."""
+    driven = [r for r in rows if math.isfinite(r.get("cl_interventions_per_km", math.nan))]
+    if driven:
+        return min(driven, key=lambda r: (r["cl_interventions_per_km"], r["val_mse"]))
+    return min(rows, key=lambda r: r["val_mse"])
 
 
 def data_parallel() -> dict | None:

@@ -16,7 +16,7 @@ from training.trainer import TrainConfig, train
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     write_demo_recording(root / "train", n_frames=240, seed=1)
-    write_demo_recording(root / "val", n_frames=60, seed=2)
+    write_demo_recording(root / "val", n_frames=90, seed=2)
     return root
 
 
@@ -38,6 +38,61 @@ def run(demo, tmp_path_factory):
     return train(config, progress=False)
 
 
+@pytest.fixture(scope="module")
+def selected(demo, tmp_path_factory):
+    """A run whose checkpoint is chosen by driving the validation recording."""
+    from evaluation.selection import ClosedLoopSelection
+
+    out = tmp_path_factory.mktemp("runs-cl")
+    config = TrainConfig(
+        arch="pilotnet",
+        data=[str(demo / "train")],
+        val_recordings=[str(demo / "val")],
+        epochs=3,
+        batch_size=32,
+        passes=2,
+        patience=10,
+        seed=0,
+        out=str(out),
+        pipeline="host",
+        closed_loop_every=1,
+    )
+    selection = ClosedLoopSelection(config.val_recordings, every=1, patience=10)
+    return train(config, progress=False, selection=selection), selection
+
+
+def test_closed_loop_selection_keeps_the_epoch_that_drives_best(selected):
+    run, selection = selected
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    driven = rows[1:]
+    for r in driven:
+        assert int(r["cl_interventions"]) >= 0
+        assert float(r["cl_seconds"]) > 0
+        assert float(r["cl_autonomy_percent"]) <= 100.0
+    best = min(driven, key=lambda r: (float(r["cl_interventions_per_km"]), float(r["val_mse"])))
+    config = json.loads((run / "config.json").read_text())
+    assert config["best_epoch"] == int(best["epoch"])
+    assert config["best_closed_loop"]["cl_interventions"] == int(best["cl_interventions"])
+    assert config["settings"]["closed_loop_every"] == 1
+    # The kept model.keras is that epoch's: it drives exactly as recorded then.
+    saved = models.load_model(run / "model.keras")
+    selection.attach(saved, saved, run / "unused.keras", 3)
+    again = selection.drive()
+    assert again["interventions"] == int(best["cl_interventions"])
+    assert again["interventions_per_km"] == pytest.approx(float(best["cl_interventions_per_km"]))
+    assert (run / "curves.png").stat().st_size > 0
+
+
+def test_closed_loop_selection_needs_validation_recordings():
+    from evaluation.selection import ClosedLoopSelection
+
+    with pytest.raises(ValueError, match="--val-recording"):
+        ClosedLoopSelection([])
+    with pytest.raises(ValueError, match="needs a closed-loop selection"):
+        train(TrainConfig(data=["x"], closed_loop_every=2), progress=False)
+
+
 def test_run_folder_is_complete(run):
     names = {p.name for p in run.iterdir()}
     assert {"model.h5", "model.keras", "config.json", "history.csv", "curves.png"} <= names
@@ -47,7 +102,7 @@ def test_run_folder_is_complete(run):
     assert config["params"]["total"] == 252_219
     assert config["settings"]["seed"] == 0
     assert config["data_summary"]["train_rows"] == 240
-    assert config["data_summary"]["val_frames"] == 60
+    assert config["data_summary"]["val_frames"] == 90
     assert config["versions"]["keras"].startswith("3.")
     assert "git_commit" in config
 

@@ -1,0 +1,145 @@
+"""Closed-loop model selection during training (``train.py --closed-loop-every N``).
+
+Validation MSE and replay MAE rank steering models badly (docs/evaluation.md): a
+model can match the human frame by frame and still drift off the road, because
+open loop never shows it the views its own errors lead to. So every N epochs the
+model being trained drives the validation recordings in the closed loop of
+:mod:`evaluation.closed_loop` (the evaluator's default criterion and car response,
+no recovery trials), and the run keeps the checkpoint with the fewest
+interventions per km, tie-broken by validation MSE.
+
+Cost: one drive of each validation recording per evaluated epoch, about one frame
+synthesis and one model call per control step (15 Hz of recorded time); the
+references (visual odometry, road edges) are built once and cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import keras
+
+from evaluation.closed_loop import LoopConfig, score
+from evaluation.closed_loop_run import build_references, evaluate_recordings
+from evaluation.policies import ModelPolicy
+from training.recordings import read_recordings
+
+logger = logging.getLogger(__name__)
+
+#: Columns this selection adds to history.csv.
+COLUMNS = ("cl_interventions", "cl_interventions_per_km", "cl_autonomy_percent", "cl_seconds")
+
+
+class ClosedLoopSelection(keras.callbacks.Callback):
+    """Drive the validation recordings every ``every`` epochs; keep the best checkpoint.
+
+    Writes the :data:`COLUMNS` into the epoch's ``logs`` (NaN on epochs not driven),
+    so callbacks after it (the epoch log) record them; saves ``served`` to ``path``
+    when the score ``(interventions per km, val MSE)`` improves, and stops training
+    after ``patience`` driven epochs without improvement.
+    """
+
+    COLUMNS = COLUMNS
+
+    def __init__(
+        self,
+        recordings: list[str],
+        *,
+        every: int = 1,
+        patience: int = 5,
+        criterion: str = "road",
+        progress: bool = False,
+    ):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"closed-loop selection every N epochs needs N >= 1, got {every}")
+        if not recordings:
+            raise ValueError(
+                "closed-loop selection needs validation recordings (--val-recording DIR)"
+            )
+        from sim.camera import Camera
+
+        self.every = every
+        self.patience = patience
+        self.config = LoopConfig(criterion=criterion, camera=Camera())
+        started = time.perf_counter()
+        self.references = build_references(
+            read_recordings(recordings), self.config.camera, criterion=criterion, progress=progress
+        )
+        if not self.references:
+            raise ValueError(
+                f"closed-loop selection: none of {', '.join(recordings)} has a drivable stretch "
+                "(car moving, regular frames, >= 3 s)"
+            )
+        logger.info(
+            "closed-loop selection on %s, every %d epoch(s); references ready in %.0f s",
+            ", ".join(r.name for r in self.references),
+            every,
+            time.perf_counter() - started,
+        )
+        self.best: tuple[float, float] = (math.inf, math.inf)
+        self.best_epoch = 0
+        self.served = self.inner = None
+        self.path: Path | None = None
+        self.epochs: int | None = None
+
+    def attach(self, served: keras.Model, inner: keras.Model, path: Path, epochs: int) -> None:
+        """The served model (saved to ``path``), the one trained (its weights copied in
+        first when they differ), and the run's epoch budget (the last is always driven)."""
+        from drive.runtime import KerasPredictor
+
+        self.served, self.inner, self.path, self.epochs = served, inner, path, epochs
+        self.policy = ModelPolicy(KerasPredictor(served), "training")
+
+    def drive(self) -> dict:
+        """Closed-loop scores of the current weights over every validation recording."""
+        if self.served is not self.inner:
+            self.served.set_weights(self.inner.get_weights())
+        driven, _ = evaluate_recordings(
+            self.references, self.policy, self.config, recovery_points=0, progress=False
+        )
+        overall = score([d.trace for d in driven])
+        overall["per_recording"] = {
+            r.name: score([d.trace for d in driven if d.log == r.name]) for r in self.references
+        }
+        return overall
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        n = epoch + 1
+        if n % self.every and n != self.epochs:
+            logs.update({k: math.nan for k in COLUMNS})
+            return
+        started = time.perf_counter()
+        s = self.drive()
+        seconds = time.perf_counter() - started
+        logs.update(
+            cl_interventions=s["interventions"],
+            cl_interventions_per_km=s["interventions_per_km"],
+            cl_autonomy_percent=s["autonomy_percent"],
+            cl_seconds=round(seconds, 1),
+        )
+        per = ", ".join(
+            f"{name} {r['interventions']} ({r['autonomy_percent']:.1f}%)"
+            for name, r in s["per_recording"].items()
+        )
+        key = (s["interventions_per_km"], logs.get("val_loss", math.inf))
+        better = key < self.best
+        logger.info(
+            "epoch %d closed loop: %.1f interventions/km, autonomy %.1f%% [%s] in %.0f s%s",
+            n,
+            s["interventions_per_km"],
+            s["autonomy_percent"],
+            per,
+            seconds,
+            " - best so far, saved" if better else "",
+        )
+        if better:
+            self.best, self.best_epoch = key, n
+            self.served.save(self.path)
+        elif n - self.best_epoch >= self.patience * self.every:
+            logger.info("closed loop: no better score in %d epochs: stopping", n - self.best_epoch)
+            self.model.stop_training = True
