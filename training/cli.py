@@ -171,6 +171,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="drive the --val-recording recordings in closed loop every N epochs and keep "
         "the checkpoint with the fewest interventions per km (0 = keep the lowest val MSE)",
     )
+    p.add_argument(
+        "--dagger",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after training, N DAgger rounds: drive the training recordings in closed loop "
+        "(with steering noise), add the states visited off the line as recovery views, "
+        "train on (needs --recovery)",
+    )
+    p.add_argument(
+        "--dagger-noise",
+        type=float,
+        default=0.1,
+        help="DAgger: standard deviation of the steering noise while collecting states",
+    )
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--out", default=defaults.out, help="folder that receives the run folder")
     p.add_argument(
@@ -253,6 +268,10 @@ def main(argv=None) -> int:
     logging.getLogger("absl").setLevel(logging.ERROR)
     try:
         augment = augment_config(args)
+        if args.dagger < 0:
+            raise ValueError(f"--dagger needs a number of rounds >= 0, got {args.dagger}")
+        if args.dagger and not augment.recovery_p:
+            raise ValueError("--dagger trains on recovery views: give --recovery P with P > 0")
     except ValueError as exc:
         logger.error("%s", exc)
         return 2
@@ -298,6 +317,25 @@ def main(argv=None) -> int:
     except (RecordingError, ValueError, FileExistsError) as exc:
         logger.error("%s", exc)
         return 2
+    if args.dagger:
+        from evaluation.dagger import run_rounds
+
+        try:
+            rounds = run_rounds(
+                config, args.dagger, noise=args.dagger_noise, first_run=run, progress=not args.quiet
+            )
+        except (RecordingError, ValueError) as exc:
+            logger.error("%s", exc)
+            return 2
+        for r in rounds:
+            logger.info(
+                "DAgger round %d: %s interventions/km on the validation recordings, %s states; %s",
+                r["round"],
+                r.get("cl_interventions_per_km", "n/a"),
+                r["states"],
+                r["run"],
+            )
+        run = Path(rounds[-1]["run"])
     if config.demo and not args.no_drive:
         drive_demo(run, config.val_recordings[0], quiet=args.quiet)
     print(run)

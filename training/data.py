@@ -94,6 +94,8 @@ class DataSettings:
     #: recording: too few steps between validations on a GPU, where an epoch takes 0.1 s.
     passes: int = 1
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    #: With DAgger states attached: share of each epoch's samples drawn from them.
+    dagger_share: float = 0.5
 
 
 @dataclass
@@ -106,6 +108,24 @@ class TrainingData:
     val_frames: np.ndarray  # (V,) frame indices of validation frames (centre camera)
     val_labels: np.ndarray  # (V,)
     summary: dict
+    #: (R,) "recording name:csv line" of each training row, to find rows by key.
+    train_row_keys: np.ndarray | None = None
+    #: States visited off the recorded path (DAgger): ``row`` (training row),
+    #: ``offset_m``, ``yaw_rad``, each (S,); drawn as recovery views.
+    states: dict[str, np.ndarray] | None = None
+
+    def attach_states(self, keys, offset_m, yaw_rad) -> int:
+        """Add visited states by row key (states of rows not trained on are dropped);
+        return how many were kept."""
+        index = {k: i for i, k in enumerate(self.train_row_keys)}
+        rows = np.array([index.get(k, -1) for k in keys], np.int64)
+        keep = rows >= 0
+        self.states = {
+            "row": rows[keep],
+            "offset_m": np.asarray(offset_m, np.float32)[keep],
+            "yaw_rad": np.asarray(yaw_rad, np.float32)[keep],
+        }
+        return int(keep.sum())
 
 
 def prepare(
@@ -118,7 +138,7 @@ def prepare(
     """Split, pick the images that are needed, decode them once, report what was done."""
     paths: list = []
     owner: list[int] = []  # per frame: its recording's index in per_recording
-    row_frames, row_labels, val_frames, val_labels = [], [], [], []
+    row_frames, row_labels, val_frames, val_labels, row_keys = [], [], [], [], []
     per_recording = []
 
     def add(path) -> int:
@@ -143,6 +163,7 @@ def prepare(
                         sides += 1
             row_frames.append(cams)
             row_labels.append(row.steering)
+            row_keys.append(f"{rec.name}:{row.line}")
         for i in val_idx:
             val_frames.append(add(rec.rows[i].centre))
             val_labels.append(rec.rows[i].steering)
@@ -170,7 +191,9 @@ def prepare(
     row_labels_a = np.asarray(row_labels, np.float32)
     val_frames_a = np.asarray(val_frames, np.int64)
     val_labels_a = np.asarray(val_labels, np.float32)
+    row_keys_a = np.asarray(row_keys, dtype=str)
     if unreadable:
+        row_keys_a = row_keys_a[~np.isin(row_frames_a[:, CENTRE], list(unreadable))]
         row_frames_a, row_labels_a, val_frames_a, val_labels_a = _skip_unreadable(
             unreadable,
             owner,
@@ -206,6 +229,7 @@ def prepare(
         val_frames=val_frames_a,
         val_labels=val_labels_a,
         summary=summary,
+        train_row_keys=row_keys_a,
     )
 
 
@@ -297,6 +321,13 @@ class TrainSequence(keras.utils.PyDataset):
         rows = balance_indices(d.train_row_labels, s.balance_cap, self.rng)
         n = len(rows)
         params = draw(n, s.augment, self.rng, width=d.frames.shape[2])
+        if d.states is not None and len(d.states["row"]) and s.augment.recovery_p:
+            # DAgger: this share of the samples shows states the model itself visited.
+            slots = self.rng.choice(n, int(round(s.dagger_share * n)), replace=False)
+            pick = self.rng.integers(0, len(d.states["row"]), len(slots))
+            rows[slots] = d.states["row"][pick]
+            params["offset_m"][slots] = d.states["offset_m"][pick]
+            params["yaw_rad"][slots] = d.states["yaw_rad"][pick]
         available = d.train_row_frames[rows] >= 0
         labels = d.train_row_labels[rows].copy()
         if s.augment.recovery_p:

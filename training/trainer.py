@@ -70,6 +70,10 @@ class TrainConfig:
     #: Drive the validation recordings in closed loop every N epochs and keep the
     #: checkpoint that drives best (evaluation.selection); 0 = select by val MSE.
     closed_loop_every: int = 0
+    #: Start from this model's weights (same architecture): DAgger rounds train on.
+    init_from: str | None = None
+    #: DAgger round of this run (0: trained from scratch or from init_from alone).
+    dagger_round: int = 0
 
     def resolved_lr(self) -> float:
         return self.lr if self.lr is not None else scaled_learning_rate(1e-3, self.batch_size)
@@ -270,12 +274,13 @@ def plot_curves(rows: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def train(config: TrainConfig, *, progress: bool = True, selection=None) -> Path:
+def train(config: TrainConfig, *, progress: bool = True, selection=None, states=None) -> Path:
     """Train ``config.arch`` on ``config.data``; return the run folder.
 
     ``selection`` (an :class:`evaluation.selection.ClosedLoopSelection`, needed when
     ``config.closed_loop_every`` > 0) picks and saves the checkpoint that drives best
-    in closed loop, and stops early, instead of validation MSE.
+    in closed loop, and stops early, instead of validation MSE. ``states`` (keys,
+    offsets, yaws; evaluation.dagger) are visited states drawn as recovery views.
     """
     if config.closed_loop_every and selection is None:
         raise ValueError("closed_loop_every > 0 needs a closed-loop selection callback")
@@ -301,6 +306,10 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None) -> Path
         augment=config.augment,
     )
     data = prepare(train_recs, val_recs, settings, progress=progress)
+    if states is not None:
+        kept = data.attach_states(*states)
+        data.summary["dagger_states"] = {"given": len(states[0]), "on_training_rows": kept}
+        logger.info("DAgger: %d of %d visited states are on training rows", kept, len(states[0]))
     bal = data.summary["balance"]
     logger.info(
         "data: %d training rows (%d per epoch after balancing; exact zeros %.0f%% -> %.0f%%), "
@@ -325,6 +334,9 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None) -> Path
     # The distribution must be in place before any variable is created.
     distribution = data_parallel() if on_device else None
     served = models.build_model(config.arch)
+    if config.init_from:
+        served.set_weights(models.load_model(config.init_from).get_weights())
+        logger.info("starting from the weights of %s", config.init_from)
     counts = models.parameter_counts(served)
     if on_device and config.mixed_precision:
         keras.config.set_dtype_policy("mixed_bfloat16")
@@ -332,6 +344,7 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None) -> Path
             inner = models.build_model(config.arch)
         finally:
             keras.config.set_dtype_policy("float32")
+        inner.set_weights(served.get_weights())
     else:
         inner = served
     trained = AugmentedTraining(inner, config.augment, data.frames if on_device else None)

@@ -242,3 +242,53 @@ def test_undecodable_images_are_skipped_and_counted_like_missing_ones(tmp_path, 
     used = np.concatenate([data.train_row_frames[data.train_row_frames >= 0], data.val_frames])
     assert not (data.frames[used].reshape(len(used), -1).max(axis=1) == 0).any()  # no blanks
     assert (data.train_row_frames[:, 1] >= 0).sum() == 28  # row 5's left camera dropped
+
+
+def test_dagger_states_are_visited_off_the_line_and_drawn_as_recovery_views(demo):
+    """A badly steering model drives the training recording: the states it visits off
+    the line come back keyed by csv line, attach to those training rows, and the
+    sequence draws them (rows, offsets and yaws) as recovery views."""
+    from evaluation.closed_loop import LoopConfig
+    from evaluation.closed_loop_run import build_references
+    from evaluation.dagger import NoisyPolicy, collect_states
+    from evaluation.policies import ConstantPolicy
+    from training.augment import AugmentConfig
+    from training.data import DataSettings, TrainSequence, prepare
+    from training.recordings import read_recordings
+
+    recs = read_recordings([demo / "train"])
+    loop = LoopConfig()
+    refs = build_references(recs, loop.camera, progress=False)
+    got = collect_states(refs, ConstantPolicy(0.15), loop, noise=0.0, every=1)
+    assert len(got["keys"]) > 20 and got["interventions"] >= 0
+    assert np.all((np.abs(got["offset_m"]) >= 0.1) | (np.abs(got["yaw_rad"]) >= np.radians(1)))
+    assert np.mean(got["yaw_rad"] > 0) > 0.8  # steering right turns the car right of the path
+    lines = {r.line for r in recs[0].rows}
+    assert all(k.startswith("train:") and int(k.split(":")[1]) in lines for k in got["keys"])
+
+    cfg = AugmentConfig(recovery_p=1.0, flip_p=0, brightness_p=0, shadow_p=0)
+    settings = DataSettings(val_fraction=0.2, balance_cap=0, batch_size=512, augment=cfg)
+    data = prepare(recs, [], settings, progress=False)
+    kept = data.attach_states(got["keys"], got["offset_m"], got["yaw_rad"])
+    assert 0 < kept <= len(got["keys"])  # states on validation rows are dropped
+    on_rows = [k for k in got["keys"] if k in set(data.train_row_keys)]
+    assert list(data.train_row_keys[data.states["row"]]) == on_rows
+    seq = TrainSequence(data, settings, seed=0)
+    b = seq.batches
+    st = np.stack([data.states["offset_m"], data.states["yaw_rad"]], axis=1)
+    pairs = {tuple(p) for p in st.tolist()}
+    drawn = np.stack([b["offset_m"], b["yaw_rad"]], axis=1).tolist()
+    from_states = [tuple(p) in pairs for p in drawn]
+    assert 0.4 < np.mean(from_states) < 0.6  # dagger_share 0.5
+
+    wrapped = NoisyPolicy(ConstantPolicy(0.0), 0.2, seed=1)
+    ctx = None
+    noise = np.concatenate([wrapped(np.zeros((2, 1)), ctx) for _ in range(300)])
+    assert 0.1 < noise.std() < 0.3 and np.abs(noise).max() <= 1.0
+    with pytest.raises(ValueError, match="sigma"):
+        NoisyPolicy(ConstantPolicy(0.0), -1)
+
+
+def test_dagger_needs_recovery_views(tmp_path, caplog):
+    assert main(["--dagger", "1", "--data", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "--recovery" in caplog.text
