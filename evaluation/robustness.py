@@ -169,29 +169,22 @@ def closed_loop(references, policy, config, plan: Plan, *, progress: bool = True
     drive = {"max_time_s": plan.drive_seconds}
     conditions = plan.cl_conditions()
     out: dict = {"corrupted": {}, "baselines": {}}
-    with tqdm(
-        total=1 + len(conditions), desc="closed loop", unit="drive", disable=not progress
-    ) as bar:
+    bar = tqdm(total=1 + len(conditions), desc="closed loop", unit="drive", disable=not progress)
+    for name, level in [(None, 0), *conditions]:
+        bar.set_postfix_str(f"{name or 'clean'} {level or ''}", refresh=False)
         t0 = time.perf_counter()
-        out["clean"] = closed_loop_figures(references, policy, config, 0, False, **drive)
-        out["clean"]["wall_s"] = time.perf_counter() - t0
-        bar.update(1)
-        for name, level in conditions:
-            bar.set_postfix_str(f"{name} {level}", refresh=False)
-            t0 = time.perf_counter()
-            fig = closed_loop_figures(
-                references,
-                policy,
-                config,
-                0,
-                False,
-                transform=ViewCorruption(name, level, plan.seed),
-                **drive,
-            )
-            fig["wall_s"] = time.perf_counter() - t0
+        corruption = ViewCorruption(name, level, plan.seed) if name else None
+        fig = closed_loop_figures(
+            references, policy, config, 0, False, transform=corruption, **drive
+        )
+        fig["wall_s"] = time.perf_counter() - t0
+        if name is None:
+            out["clean"] = fig
+        else:
             out["corrupted"].setdefault(name, {})[str(level)] = fig
-            logger.debug("closed loop %s %d: %s", name, level, fig)
-            bar.update(1)
+        logger.debug("closed loop %s %s: %s", name or "clean", level, fig)
+        bar.update(1)
+    bar.close()
     for base in baseline_policies():
         out["baselines"][base.name] = closed_loop_figures(
             references, base, config, 0, False, **drive
@@ -208,10 +201,10 @@ def run(spec, predictor, recordings, references, config, plan: Plan, *, progress
     logs = open_loop(predictor, recordings, plan, progress=progress)
     result = {
         "model": spec.label,
-        "model_path": spec.path,
+        "model_path": str(Path(spec.path).resolve()),
         "arch": spec.arch,
         "runtime": predictor.name,
-        "logs": [str(r.csv_path) for r in recordings],
+        "logs": [str(Path(r.csv_path).resolve()) for r in recordings],
         "seed": plan.seed,
         "corruptions": list(plan.corruptions),
         "intensities": list(plan.intensities),
