@@ -74,8 +74,11 @@ class AugmentConfig:
     #: Recovery views: share of samples displaced, offset and yaw drawn uniformly
     #: within +-max. The closed-loop evaluator's recovery trials start 0.5-1.0 m and
     #: 5 deg off the line, and its road edges lie 3.8-5.0 m from the path (road
-    #: widths 7.6-10 m measured on the shared recordings).
-    recovery_p: float = 0.0
+    #: widths 7.6-10 m measured on the shared recordings). Measured in closed loop
+    #: against the side cameras with a fixed correction plus the pixel shift
+    #: (docs/driving-quality.md): 14 against 41 interventions on the unseen lake
+    #: recording, 210 against 190 on the unseen jungle one (eff-slim, one seed).
+    recovery_p: float = 0.8
     max_offset_m: float = 1.5
     max_yaw_deg: float = 8.0
     #: Pure-pursuit look-ahead of the corrective label and its gain (1 = pure pursuit).

@@ -60,7 +60,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help=f"maximum epochs, early stopping may end sooner (default {defaults.epochs}; "
         f"{DEMO_EPOCHS} on the demo data)",
     )
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="batch size (default 16 on the host pipeline, the CPU's fastest per image; "
+        "128 on the device pipeline)",
+    )
     p.add_argument(
         "--lr",
         type=float,

@@ -43,7 +43,9 @@ class TrainConfig:
     val_recordings: list[str] = field(default_factory=list)
     # Seed defaults: Adam 1e-3, MSE, batch 128 (the seeds trained this way).
     epochs: int = 20
-    batch_size: int = 128
+    #: None: 16 on the host pipeline (this 2-core CPU's fastest per image: eff-slim
+    #: 57 images/s at 16, 29 at 64, docs/slimming.md), 128 on the device pipeline.
+    batch_size: int | None = None
     #: None: 1e-3 at batch 128, square-root scaled for larger batches (device_pipeline).
     lr: float | None = None
     #: None: 0.2 of each recording by time blocks, or 0 when --val-recording is given.
@@ -76,7 +78,14 @@ class TrainConfig:
     dagger_round: int = 0
 
     def resolved_lr(self) -> float:
-        return self.lr if self.lr is not None else scaled_learning_rate(1e-3, self.batch_size)
+        if self.lr is not None:
+            return self.lr
+        return scaled_learning_rate(1e-3, self.resolved_batch_size())
+
+    def resolved_batch_size(self) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        return 128 if self.resolved_pipeline() == "device" else 16
 
     def resolved_pipeline(self) -> str:
         if self.pipeline != "auto":
@@ -99,7 +108,7 @@ class TrainConfig:
             known = ", ".join(sorted(models.ARCHITECTURES))
             raise ValueError(f"unknown --arch {self.arch!r}; expected one of: {known}")
         for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
                 )
@@ -289,6 +298,7 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
     val_fraction = config.resolved_val_fraction()
     pipeline = config.resolved_pipeline()
     lr = config.resolved_lr()
+    batch_size = config.resolved_batch_size()
 
     val_set = {str(Path(p).resolve()) for p in config.val_recordings}
     train_paths = [p for p in config.data if str(Path(p).resolve()) not in val_set]
@@ -301,7 +311,7 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
         side_cameras=config.side_cameras,
         side_correction=config.side_correction,
         balance_cap=config.balance_cap,
-        batch_size=config.batch_size,
+        batch_size=batch_size,
         passes=config.passes,
         augment=config.augment,
     )
@@ -348,14 +358,13 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
     else:
         inner = served
     trained = AugmentedTraining(inner, config.augment, data.frames if on_device else None)
-    wrapper = trained
 
     def predict_frames(idx):
         if on_device:
             x = {"source": idx.astype(np.int32)}
-            return wrapper.predict(x, batch_size=1024, verbose=0)[:, 0]
+            return trained.predict(x, batch_size=1024, verbose=0)[:, 0]
         x = data.frames[idx].astype(np.float32)
-        return served.predict(x, batch_size=config.batch_size, verbose=0)[:, 0]
+        return served.predict(x, batch_size=batch_size, verbose=0)[:, 0]
 
     trained.compile(
         optimizer=keras.optimizers.Adam(lr),
@@ -365,10 +374,10 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
         steps_per_execution=config.steps_per_execution,
     )
     train_seq = TrainSequence(data, settings, seed=config.seed, indices=on_device)
-    val_seq = ValidationSequence(data, 1024 if on_device else config.batch_size, indices=on_device)
+    val_seq = ValidationSequence(data, 1024 if on_device else batch_size, indices=on_device)
     extra = tuple(selection.COLUMNS) if selection is not None else ()
     log = EpochLog(
-        run / "history.csv", data, len(train_seq.frames), config.batch_size, predict_frames, extra
+        run / "history.csv", data, len(train_seq.frames), batch_size, predict_frames, extra
     )
     log.set_model(trained)
     # Epoch 0: the untrained model on the same fixed sets, the reference for every epoch.
@@ -382,6 +391,7 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
             **asdict(config),
             "val_fraction": val_fraction,
             "lr": lr,
+            "batch_size": batch_size,
             "pipeline": pipeline,
         },
         "distribution": distribution,

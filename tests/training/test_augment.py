@@ -49,7 +49,7 @@ def test_flip_mirrors_and_negates():
     y = np.array([0.3, -0.2, 0.1], np.float32)
     p = identity_params(3)
     p["flip"][:] = [1, 0, 1]
-    xa, ya = run_apply(x, y, p, AugmentConfig(flip_p=1, brightness_p=0, shadow_p=0))
+    xa, ya = run_apply(x, y, p, AugmentConfig(flip_p=1, brightness_p=0, shadow_p=0, recovery_p=0))
     np.testing.assert_array_equal(xa[0, 0, :, 0], np.arange(320)[::-1] * 0.5)
     np.testing.assert_array_equal(xa[1, 0, :, 0], np.arange(320) * 0.5)
     np.testing.assert_allclose(ya, [-0.3, -0.2, -0.1])
@@ -61,7 +61,9 @@ def test_shift_right_moves_content_right_and_steers_right():
     y = np.array([0.0, 0.95], np.float32)
     p = identity_params(2)
     p["shift_px"][:] = [10, 20]
-    cfg = AugmentConfig(flip_p=0, brightness_p=0, shadow_p=0, shift_p=1, shift_per_px=0.01)
+    cfg = AugmentConfig(
+        flip_p=0, brightness_p=0, shadow_p=0, shift_p=1, shift_per_px=0.01, recovery_p=0
+    )
     xa, ya = run_apply(x, y, p, cfg)
     # Content moved 10 px right: column 30 now shows what column 20 showed.
     assert xa[0, 0, 30, 0] == 20 * 0.5
@@ -83,7 +85,7 @@ def test_brightness_and_shadow_leave_labels_and_darken():
     p["brightness"][:] = 0.5
     p["shadow_gain"][:] = 0.5
     y = np.array([0.3, -0.4], np.float32)
-    _, ya = run_apply(x, y, p, AugmentConfig(flip_p=0, brightness_p=1, shadow_p=1))
+    _, ya = run_apply(x, y, p, AugmentConfig(flip_p=0, brightness_p=1, shadow_p=1, recovery_p=0))
     np.testing.assert_array_equal(ya, y)
 
 

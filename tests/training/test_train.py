@@ -290,5 +290,9 @@ def test_dagger_states_are_visited_off_the_line_and_drawn_as_recovery_views(demo
 
 
 def test_dagger_needs_recovery_views(tmp_path, caplog):
-    assert main(["--dagger", "1", "--data", str(tmp_path), "--out", str(tmp_path)]) == 2
-    assert "--recovery" in caplog.text
+    args = ["--data", str(tmp_path), "--out", str(tmp_path)]
+    assert main(["--dagger", "1", "--recovery", "0", *args]) == 2
+    assert "--dagger trains on recovery views" in caplog.text
+    assert main(["--dagger", "-1", *args]) == 2
+    assert "rounds >= 0, got -1" in caplog.text
+    assert list(tmp_path.iterdir()) == []  # refused before any work
