@@ -296,3 +296,35 @@ def test_dagger_needs_recovery_views(tmp_path, caplog):
     assert main(["--dagger", "-1", *args]) == 2
     assert "rounds >= 0, got -1" in caplog.text
     assert list(tmp_path.iterdir()) == []  # refused before any work
+
+
+def test_the_demo_ends_by_driving_the_trained_model_in_closed_loop(tmp_path, monkeypatch, caplog):
+    """The first command's whole path on a small demo: render, train with the recipe,
+    then the evaluator's closed loop on the held-out demo road with its video."""
+    import logging
+
+    import training.cli as cli
+
+    monkeypatch.setattr(cli, "DEMO_TRAIN", dict(n_frames=120, seed=1))
+    monkeypatch.setattr(cli, "DEMO_VAL", dict(n_frames=90, seed=2))
+    caplog.set_level(logging.INFO)
+    assert main(["--arch", "pilotnet", "--epochs", "1", "--out", str(tmp_path), "--quiet"]) == 0
+    (run,) = [p for p in tmp_path.iterdir() if p.name.endswith("_pilotnet")]
+    config = json.loads((run / "config.json").read_text())
+    assert config["settings"]["lr"] == pytest.approx(cli.DEMO_LR)
+    assert config["settings"]["batch_size"] == 16  # the host pipeline's default
+    assert config["settings"]["augment"]["recovery_p"] == pytest.approx(0.8)
+    summary = json.loads((run / "closed-loop" / "summary.json").read_text())
+    assert summary["overall"]["interventions"] >= 0
+    assert set(summary["baselines"]) == {"constant +0", "human replay +0.02"}
+    assert (run / "closed-loop" / "views.mp4").stat().st_size > 0
+    assert "interventions in" in caplog.text and "autonomy" in caplog.text
+    # --no-drive skips it.
+    assert (
+        main(
+            ["--arch", "pilotnet", "--epochs", "1", "--out", str(tmp_path), "--quiet", "--no-drive"]
+        )
+        == 0
+    )
+    runs = sorted(p for p in tmp_path.iterdir() if p.name.endswith("_pilotnet"))
+    assert len(runs) == 2 and not (runs[-1] / "closed-loop").exists()
