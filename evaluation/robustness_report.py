@@ -283,6 +283,11 @@ def _check_alike(reports: list[dict], labels: list[str]) -> None:
                 )
 
 
+#: Relative CE needs the baseline's error to grow: by at least 1% of its clean error,
+#: averaged over the intensities (else the ratio of two noisy near-zero changes).
+RELATIVE_MIN_GROWTH = 0.01
+
+
 def _ratio(num: float, den: float) -> float:
     return num / den if abs(den) > 1e-12 else math.nan
 
@@ -301,10 +306,10 @@ def comparison(reports: list[dict], labels: list[str], baseline: int = 0) -> lis
             mine = [ol["corrupted"][c][s] for s in levels]
             theirs = [base["corrupted"][c][s] for s in levels]
             ce[c] = _ratio(sum(v["mae"] for v in mine), sum(v["mae"] for v in theirs))
-            rce[c] = _ratio(
-                sum(v["mae"] - ol["clean"]["mae"] for v in mine),
-                sum(v["mae"] - base["clean"]["mae"] for v in theirs),
-            )
+            grown = sum(v["mae"] - base["clean"]["mae"] for v in theirs)
+            rce[c] = math.nan
+            if grown > RELATIVE_MIN_GROWTH * len(levels) * base["clean"]["mae"]:
+                rce[c] = sum(v["mae"] - ol["clean"]["mae"] for v in mine) / grown
             shift[c] = _ratio(sum(v["shift"] for v in mine), sum(v["shift"] for v in theirs))
         s = rep.get("summary") or summary(rep)
         row = {
@@ -313,7 +318,11 @@ def comparison(reports: list[dict], labels: list[str], baseline: int = 0) -> lis
             "clean_mae": ol["clean"]["mae"],
             "mean_mae": s["mean_mae"],
             "mce": _mean(ce.values()),
-            "relative_mce": _mean(rce.values()),
+            # Only where the baseline's error grows under every corruption.
+            "relative_mce": _mean(rce.values())
+            if all(map(math.isfinite, rce.values()))
+            else math.nan,
+            "relative_ce_defined": sum(map(math.isfinite, rce.values())),
             "mean_shift": s["mean_shift"],
             "shift_ratio": _mean(shift.values()),
             "per_corruption": {"ce": ce, "relative_ce": rce, "shift_ratio": shift},
@@ -333,6 +342,15 @@ def comparison_markdown(rows: list[dict], baseline: str) -> str:
         "Closed loop: the mean over the corrupted drives (the autonomy of a blind policy "
         "does not change under corruption).\n",
     ]
+    undefined = len(rows[0]["per_corruption"]["ce"]) - rows[0]["relative_ce_defined"]
+    if undefined:
+        out.append(
+            f"Relative CE is undefined for {undefined} corruption(s), where {baseline}'s "
+            "error against the human grew by less than 1% of its clean error (or fell), so "
+            "relative mCE is not given: the open-loop error against a human whose steering "
+            "is mostly small barely responds to corruption; read the shift and the closed "
+            "loop.\n"
+        )
     header = [
         "model",
         "clean MAE",
@@ -373,20 +391,17 @@ def comparison_markdown(rows: list[dict], baseline: str) -> str:
         )
     out.append(markdown_table(header, body, digits=3))
     names = list(rows[0]["per_corruption"]["ce"])
-    out.append("\nCorruption error CE per corruption (1 = as the baseline):\n")
-    out.append(
-        markdown_table(
-            ["corruption", *[r["label"] for r in rows]],
-            [[c, *[r["per_corruption"]["ce"][c] for r in rows]] for c in names],
-            digits=3,
+    for key, title in (
+        ("ce", "Corruption error CE per corruption (1 = as the baseline)"),
+        ("relative_ce", "Relative CE per corruption (- where undefined)"),
+        ("shift_ratio", "Shift ratio per corruption"),
+    ):
+        out.append(f"\n{title}:\n")
+        out.append(
+            markdown_table(
+                ["corruption", *[r["label"] for r in rows]],
+                [[c, *[r["per_corruption"][key][c] for r in rows]] for c in names],
+                digits=3,
+            )
         )
-    )
-    out.append("\nShift ratio per corruption:\n")
-    out.append(
-        markdown_table(
-            ["corruption", *[r["label"] for r in rows]],
-            [[c, *[r["per_corruption"]["shift_ratio"][c] for r in rows]] for c in names],
-            digits=3,
-        )
-    )
     return "\n".join(out)

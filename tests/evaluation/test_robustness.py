@@ -118,7 +118,7 @@ def test_bad_arguments_and_a_taken_output_folder(tiny_model_path, demo_log, tmp_
         (["--corruptions", "fog,hail"], "unknown corruption 'hail'; expected one of: "),
         (["--intensities", "1,7"], "intensity 7 is outside 1-5"),
         (["--closed-loop-intensities", "0"], "outside 1-5"),
-        (["--drive-seconds", "0"], "--drive-seconds must be > 0"),
+        (["--drive-seconds", "-1"], "--drive-seconds must be >= 0 (0: whole stretches)"),
         (["--grid-frame", "100"], "--grid-frame 100: demo_rec has rows 0-99"),
     ]
     for extra, message in cases:
