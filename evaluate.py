@@ -1,5 +1,6 @@
-"""``python evaluate.py {replay,closed-loop,calibrate,compare} ...``: evaluate steering models
-on recorded logs (open loop, closed loop, camera calibration, model comparison).
+"""``python evaluate.py {replay,closed-loop,path,calibrate,compare,robustness} ...``: evaluate
+steering models on recorded logs (open loop, closed loop, the reference path, camera
+calibration, model comparison, robustness to image corruptions).
 See ``python evaluate.py COMMAND --help`` and evaluation/cli.py."""
 
 import sys
