@@ -160,8 +160,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--pipeline",
         choices=("auto", "host", "device"),
         default=defaults.pipeline,
-        help="host: numpy batches; device: frames and augmentation on the "
-        "accelerator; auto: device when a GPU is visible",
+        help="host: decoded frames fed from the host; device: frames kept on the "
+        "accelerator, batches of indices (both augment inside the train step); auto: device "
+        "when a GPU is visible",
     )
     p.add_argument(
         "--mixed-precision",
