@@ -163,7 +163,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "archs": {},
     }
-    cols = ("naive", "device", "device-noaug", "device-bf16", "model-only")
+    cols = ("naive", "device", "device-recovery", "device-noaug", "device-bf16", "model-only")
     print(f"{keras.backend.backend()} on {device}, batch {args.batch_size}, images/s")
     print(f"{'arch':10s}" + "".join(f"{c:>14s}" for c in cols) + f"{'x naive':>9s}", flush=True)
     for arch in args.arch:
