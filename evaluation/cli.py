@@ -136,6 +136,21 @@ def loop_config(args):
     )
 
 
+def references(args, recordings, config):
+    """The closed loop's references of ``recordings`` as the closed-loop options ask
+    (``--path``, ``--car``, the criterion of ``config``)."""
+    from evaluation.closed_loop_run import build_references
+
+    return build_references(
+        recordings,
+        config.camera,
+        path=args.path,
+        car=args.car,
+        criterion=config.criterion,
+        progress=not args.quiet,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evaluate.py",
@@ -322,14 +337,7 @@ def cmd_closed_loop(args) -> int:
     spec = None if args.via_server else resolve_model(args.model)
     out = prepare_out_dir(args.out, overwrite=args.overwrite)
     recordings = _read_logs(args.logs)
-    refs = run.build_references(
-        recordings,
-        config.camera,
-        path=args.path,
-        car=args.car,
-        criterion=config.criterion,
-        progress=not args.quiet,
-    )
+    refs = references(args, recordings, config)
     if not refs:
         logger.error("no log had a drivable stretch (car moving, regular frames, >= 3 s)")
         return 2

@@ -108,10 +108,14 @@ def collect_states(
     }
 
 
-def run_rounds(config, rounds: int, *, noise: float, first_run, progress: bool = True) -> list:
+def run_rounds(
+    config, rounds: int, *, noise: float, first_run, selection=None, progress: bool = True
+) -> list:
     """DAgger rounds after ``first_run`` (a finished run folder of ``config``): each
     round drives the training recordings with the latest model, adds the states it
-    visited to those of earlier rounds, and trains on from the latest weights.
+    visited to those of earlier rounds, and trains on from the latest weights, with
+    ``selection`` (the first run's :class:`evaluation.selection.ClosedLoopSelection`,
+    needed when ``config.closed_loop_every`` > 0) choosing each round's checkpoint.
     Returns one row per round (run folder, states, closed-loop figures)."""
     import json
     from dataclasses import replace
@@ -121,7 +125,6 @@ def run_rounds(config, rounds: int, *, noise: float, first_run, progress: bool =
     from drive.runtime import KerasPredictor
     from evaluation.closed_loop_run import build_references
     from evaluation.policies import ModelPolicy
-    from evaluation.selection import ClosedLoopSelection
     from training.recordings import read_recordings
     from training.trainer import train
 
@@ -129,6 +132,8 @@ def run_rounds(config, rounds: int, *, noise: float, first_run, progress: bool =
         raise ValueError(f"--dagger needs a number of rounds >= 0, got {rounds}")
     if not config.augment.recovery_p:
         raise ValueError("--dagger trains on recovery views: give --recovery P with P > 0")
+    if config.closed_loop_every and selection is None:
+        raise ValueError("closed_loop_every > 0 needs the closed-loop selection of the first run")
     val = {str(Path(p).resolve()) for p in config.val_recordings}
     train_paths = [p for p in config.data if str(Path(p).resolve()) not in val]
     loop = LoopConfig()
@@ -157,11 +162,6 @@ def run_rounds(config, rounds: int, *, noise: float, first_run, progress: bool =
         yaws.append(got["yaw_rad"])
         states = (np.concatenate(keys), np.concatenate(offsets), np.concatenate(yaws))
         cfg = replace(config, init_from=str(Path(run) / "model.keras"), dagger_round=r)
-        selection = None
-        if config.closed_loop_every:
-            selection = ClosedLoopSelection(
-                config.val_recordings, every=config.closed_loop_every, patience=config.patience
-            )
         run = train(cfg, progress=progress, selection=selection, states=states)
         out.append(row(run, r, len(states[0]), got["interventions"]))
         logger.info("DAgger round %d: %s", r, out[-1])

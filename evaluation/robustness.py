@@ -314,7 +314,6 @@ def plan_from_args(args) -> Plan:
 
 def cmd(args) -> int:
     from evaluation import cli
-    from evaluation.closed_loop_run import build_references
     from evaluation.corruptions import CorruptionError
     from evaluation.inference import load_predictor, resolve_model
     from evaluation.outputs import prepare_out_dir
@@ -338,14 +337,7 @@ def cmd(args) -> int:
     out = prepare_out_dir(args.out, overwrite=args.overwrite)
     refs = []
     if plan.cl_conditions():
-        refs = build_references(
-            recordings,
-            config.camera,
-            path=args.path,
-            car=args.car,
-            criterion=config.criterion,
-            progress=not args.quiet,
-        )
+        refs = cli.references(args, recordings, config)
         if not refs:
             logger.warning("no log had a drivable stretch: the closed loop is skipped")
     predictor = load_predictor(spec, args.runtime, args.threads)

@@ -60,11 +60,9 @@ class ClosedLoopSelection(keras.callbacks.Callback):
             raise ValueError(
                 "closed-loop selection needs validation recordings (--val-recording DIR)"
             )
-        from sim.camera import Camera
-
         self.every = every
         self.patience = patience
-        self.config = LoopConfig(criterion=criterion, camera=Camera())
+        self.config = LoopConfig(criterion=criterion)
         started = time.perf_counter()
         self.references = build_references(
             read_recordings(recordings), self.config.camera, criterion=criterion, progress=progress
@@ -80,19 +78,21 @@ class ClosedLoopSelection(keras.callbacks.Callback):
             every,
             time.perf_counter() - started,
         )
-        self.best: tuple[float, float] = (math.inf, math.inf)
-        self.best_epoch = 0
         self.served = self.inner = None
         self.path: Path | None = None
         self.epochs: int | None = None
 
     def attach(self, served: keras.Model, inner: keras.Model, path: Path, epochs: int) -> None:
         """The served model (saved to ``path``), the one trained (its weights copied in
-        first when they differ), and the run's epoch budget (the last is always driven)."""
+        first when they differ), and the run's epoch budget (the last is always driven).
+        Each run attaches anew and starts with no best score, so one selection (and its
+        references) serves several runs, such as DAgger's rounds."""
         from drive.runtime import KerasPredictor
 
         self.served, self.inner, self.path, self.epochs = served, inner, path, epochs
         self.policy = ModelPolicy(KerasPredictor(served), "training")
+        self.best: tuple[float, float] = (math.inf, math.inf)
+        self.best_epoch = 0
 
     def drive(self) -> dict:
         """Closed-loop scores of the current weights over every validation recording."""

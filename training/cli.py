@@ -327,7 +327,8 @@ def main(argv=None) -> int:
             ", ".join(config.data + config.val_recordings),
         )
     try:
-        run = train(config, progress=not args.quiet, selection=closed_loop_selection(config))
+        selection = closed_loop_selection(config)
+        run = train(config, progress=not args.quiet, selection=selection)
     except (RecordingError, ValueError, FileExistsError) as exc:
         logger.error("%s", exc)
         return 2
@@ -336,7 +337,12 @@ def main(argv=None) -> int:
 
         try:
             rounds = run_rounds(
-                config, args.dagger, noise=args.dagger_noise, first_run=run, progress=not args.quiet
+                config,
+                args.dagger,
+                noise=args.dagger_noise,
+                first_run=run,
+                selection=selection,
+                progress=not args.quiet,
             )
         except (RecordingError, ValueError) as exc:
             logger.error("%s", exc)

@@ -314,7 +314,11 @@ class TrainSequence(keras.utils.PyDataset):
         passes = [self._draw_pass() for _ in range(self.settings.passes)]
         order = self.rng.permutation(sum(len(p["label"]) for p in passes))
         self.batches = {k: np.concatenate([p[k] for p in passes])[order] for k in passes[0]}
-        self.frames = self.batches["source"]
+
+    @property
+    def samples(self) -> int:
+        """Samples per epoch."""
+        return len(self.batches["label"])
 
     def _draw_pass(self) -> dict[str, np.ndarray]:
         d, s = self.data, self.settings
@@ -338,17 +342,16 @@ class TrainSequence(keras.utils.PyDataset):
             # The left camera sees the car displaced left: steer right (+) to return.
             correction = np.select([cams == LEFT, cams == RIGHT], [1.0, -1.0], 0.0)
             labels = np.clip(labels + s.side_correction * correction, -1.0, 1.0)
-        source_x = np.asarray(SOURCE_X_M, np.float32)[cams] if s.augment.recovery_p else 0 * labels
         return {
             "source": d.train_row_frames[rows, cams],
             "centre": d.train_row_frames[rows, CENTRE],
-            "source_x": source_x.astype(np.float32),
+            "source_x": np.asarray(SOURCE_X_M, np.float32)[cams],
             "label": labels.astype(np.float32),
             **params,
         }
 
     def __len__(self) -> int:
-        return math.ceil(len(self.frames) / self.settings.batch_size)
+        return math.ceil(self.samples / self.settings.batch_size)
 
     def __getitem__(self, index: int):
         bs = self.settings.batch_size

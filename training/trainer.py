@@ -140,7 +140,7 @@ class EpochLog(keras.callbacks.Callback):
         extra_fields: tuple[str, ...] = (),
     ):
         super().__init__()
-        self.fields = (*self.FIELDS, *extra_fields)
+        self.extra_fields = extra_fields
         self.predict_frames = predict_frames
         self.path = path
         self.data = data
@@ -169,10 +169,10 @@ class EpochLog(keras.callbacks.Callback):
             "images_per_s": round(self.images_per_epoch / seconds, 1) if seconds else math.nan,
             "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
         }
-        row.update({k: (logs or {}).get(k, math.nan) for k in self.fields[len(self.FIELDS) :]})
+        row.update({k: (logs or {}).get(k, math.nan) for k in self.extra_fields})
         self.rows.append(row)
         with self.path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.fields)
+            writer = csv.DictWriter(f, fieldnames=[*self.FIELDS, *self.extra_fields])
             writer.writeheader()
             writer.writerows(self.rows)
         logger.info(
@@ -376,9 +376,7 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
     train_seq = TrainSequence(data, settings, seed=config.seed, indices=on_device)
     val_seq = ValidationSequence(data, 1024 if on_device else batch_size, indices=on_device)
     extra = tuple(selection.COLUMNS) if selection is not None else ()
-    log = EpochLog(
-        run / "history.csv", data, len(train_seq.frames), batch_size, predict_frames, extra
-    )
+    log = EpochLog(run / "history.csv", data, train_seq.samples, batch_size, predict_frames, extra)
     log.set_model(trained)
     # Epoch 0: the untrained model on the same fixed sets, the reference for every epoch.
     log.record(0, math.nan, float(trained.evaluate(val_seq, verbose=0)), 0.0)
@@ -437,7 +435,7 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
     # optimizer from the live model (keras-pitfalls item 5).
     best.save(run / "model.h5")
     plot_curves(log.rows, run / "curves.png", f"{config.arch}: {run.name}")
-    images = len(train_seq.frames) * len(trained_rows)
+    images = train_seq.samples * len(trained_rows)
     record.update(
         status="interrupted" if interrupted else "finished",
         epochs_run=len(trained_rows),

@@ -20,10 +20,9 @@ def demo(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def run(demo, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs")
-    config = TrainConfig(
+def demo_config(demo, out, **changes) -> TrainConfig:
+    """A short pilotnet run on the module's demo recordings."""
+    base = dict(
         arch="pilotnet",
         data=[str(demo / "train")],
         val_recordings=[str(demo / "val")],
@@ -35,7 +34,12 @@ def run(demo, tmp_path_factory):
         out=str(out),
         pipeline="host",
     )
-    return train(config, progress=False)
+    return TrainConfig(**{**base, **changes})
+
+
+@pytest.fixture(scope="module")
+def run(demo, tmp_path_factory):
+    return train(demo_config(demo, tmp_path_factory.mktemp("runs")), progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +48,7 @@ def selected(demo, tmp_path_factory):
     from evaluation.selection import ClosedLoopSelection
 
     out = tmp_path_factory.mktemp("runs-cl")
-    config = TrainConfig(
-        arch="pilotnet",
-        data=[str(demo / "train")],
-        val_recordings=[str(demo / "val")],
-        epochs=3,
-        batch_size=32,
-        passes=2,
-        patience=10,
-        seed=0,
-        out=str(out),
-        pipeline="host",
-        closed_loop_every=1,
-    )
+    config = demo_config(demo, out, epochs=3, closed_loop_every=1)
     selection = ClosedLoopSelection(config.val_recordings, every=1, patience=10)
     return train(config, progress=False, selection=selection), selection
 
