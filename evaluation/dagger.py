@@ -109,11 +109,19 @@ def collect_states(
 
 
 def run_rounds(
-    config, rounds: int, *, noise: float, first_run, selection=None, progress: bool = True
+    config,
+    rounds: int,
+    *,
+    noise: float,
+    first_run,
+    selection=None,
+    epochs: int | None = None,
+    progress: bool = True,
 ) -> list:
     """DAgger rounds after ``first_run`` (a finished run folder of ``config``): each
     round drives the training recordings with the latest model, adds the states it
-    visited to those of earlier rounds, and trains on from the latest weights, with
+    visited to those of earlier rounds, and trains on from the latest weights for
+    ``epochs`` epochs (``config.epochs`` when None), with
     ``selection`` (the first run's :class:`evaluation.selection.ClosedLoopSelection`,
     needed when ``config.closed_loop_every`` > 0) choosing each round's checkpoint.
     Returns one row per round (run folder, states, closed-loop figures)."""
@@ -134,6 +142,8 @@ def run_rounds(
         raise ValueError("--dagger trains on recovery views: give --recovery P with P > 0")
     if config.closed_loop_every and selection is None:
         raise ValueError("closed_loop_every > 0 needs the closed-loop selection of the first run")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--dagger-epochs needs a number of epochs >= 1, got {epochs}")
     val = {str(Path(p).resolve()) for p in config.val_recordings}
     train_paths = [p for p in config.data if str(Path(p).resolve()) not in val]
     loop = LoopConfig()
@@ -161,7 +171,12 @@ def run_rounds(
         offsets.append(got["offset_m"])
         yaws.append(got["yaw_rad"])
         states = (np.concatenate(keys), np.concatenate(offsets), np.concatenate(yaws))
-        cfg = replace(config, init_from=str(Path(run) / "model.keras"), dagger_round=r)
+        cfg = replace(
+            config,
+            init_from=str(Path(run) / "model.keras"),
+            dagger_round=r,
+            epochs=epochs or config.epochs,
+        )
         run = train(cfg, progress=progress, selection=selection, states=states)
         out.append(row(run, r, len(states[0]), got["interventions"]))
         logger.info("DAgger round %d: %s", r, out[-1])

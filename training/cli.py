@@ -193,6 +193,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "train on (needs --recovery)",
     )
     p.add_argument(
+        "--dagger-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="DAgger: epochs of training per round (default: --epochs)",
+    )
+    p.add_argument(
         "--dagger-noise",
         type=float,
         default=0.1,
@@ -282,6 +289,10 @@ def main(argv=None) -> int:
         augment = augment_config(args)
         if args.dagger < 0:
             raise ValueError(f"--dagger needs a number of rounds >= 0, got {args.dagger}")
+        if args.dagger_epochs is not None and args.dagger_epochs < 1:
+            raise ValueError(
+                f"--dagger-epochs needs a number of epochs >= 1, got {args.dagger_epochs}"
+            )
         if args.dagger and not augment.recovery_p:
             raise ValueError("--dagger trains on recovery views: give --recovery P with P > 0")
     except ValueError as exc:
@@ -341,6 +352,7 @@ def main(argv=None) -> int:
                 args.dagger,
                 noise=args.dagger_noise,
                 first_run=run,
+                epochs=args.dagger_epochs,
                 selection=selection,
                 progress=not args.quiet,
             )

@@ -287,6 +287,8 @@ def test_dagger_needs_recovery_views(tmp_path, caplog):
     assert "--dagger trains on recovery views" in caplog.text
     assert main(["--dagger", "-1", *args]) == 2
     assert "rounds >= 0, got -1" in caplog.text
+    assert main(["--dagger", "1", "--dagger-epochs", "0", *args]) == 2
+    assert "--dagger-epochs needs a number of epochs >= 1, got 0" in caplog.text
     assert list(tmp_path.iterdir()) == []  # refused before any work
 
 
