@@ -1,7 +1,7 @@
 """Driving the Udacity simulator: server, simulator-protocol client, model runtimes.
 
-- :func:`drive.server.create_server` / :class:`drive.server.DriveServer`: the socket.io
-  server (simulator and modern clients), PI throttle, recording, latency logging.
+- :class:`drive.server.DriveServer`: the socket.io server (simulator and modern
+  clients), PI throttle, recording, latency logging.
 - :func:`drive.runtime.load_predictor` -> :class:`drive.runtime.Predictor`: a model
   file or run folder behind one ``predict(frame) -> float`` (LiteRT, ONNX Runtime or
   a compiled Keras call).

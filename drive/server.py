@@ -69,7 +69,6 @@ __all__ = [  # the binding helpers moved to drive.binding; still importable from
     "DriveServer",
     "ImplicitConnectServer",
     "ServerBindError",
-    "create_server",
     "is_loopback",
     "listening_socket",
     "port_holder",
@@ -389,8 +388,3 @@ class DriveServer:
 
     def __exit__(self, *exc) -> None:
         self.shutdown()
-
-
-def create_server(predictor: Predictor, **kwargs) -> DriveServer:
-    """A :class:`DriveServer` bound and ready (``port=0`` for a free port)."""
-    return DriveServer(predictor, **kwargs)

@@ -88,10 +88,6 @@ class LayerData:
     student_probe: np.ndarray
     teacher_probe: np.ndarray
 
-    @property
-    def same_inputs(self) -> bool:
-        return self.student_fit is self.teacher_fit
-
 
 def collect(
     teacher: keras.Model,

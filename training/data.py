@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from training.augment import SOURCE_X_M, AugmentConfig, draw, nearest_source
+from training.geometry import SIDE_CAMERA_CORRECTION
 from training.recordings import Recording, decode_images_skipping
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def histogram(labels: np.ndarray) -> list[int]:
 class DataSettings:
     val_fraction: float = 0.2
     side_cameras: bool = True
-    side_correction: float = 0.2
+    side_correction: float = SIDE_CAMERA_CORRECTION
     balance_cap: float = 2.0
     batch_size: int = 128
     #: Passes over the balanced rows per epoch, each with its own draw of rows and

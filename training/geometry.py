@@ -23,21 +23,15 @@ SIDE_CAMERA_OFFSET_M = (RIGHT_CAMERA_X_M - LEFT_CAMERA_X_M) / 2.0
 #: follow from this one number instead of two unrelated constants.
 LOOKAHEAD_M = 7.3
 
+#: Steering added for the LEFT camera (subtracted for the right) to rejoin the path
+#: (``--side-correction``). A camera ``SIDE_CAMERA_OFFSET_M`` to the left sees the
+#: path that far to its right, at bearing ``offset / LOOKAHEAD_M``: pure pursuit gives
+#: ``k = 2 offset / L^2``, steering 0.2008, used rounded (tests/training/test_augment.py).
+SIDE_CAMERA_CORRECTION = 0.2
+
 
 def _steering_for_curvature(curvature: float) -> float:
     return math.degrees(math.atan(WHEELBASE_M * curvature)) / MAX_STEER_DEG
-
-
-def side_camera_correction(
-    offset_m: float = SIDE_CAMERA_OFFSET_M, lookahead_m: float = LOOKAHEAD_M
-) -> float:
-    """Steering to add for the LEFT camera (subtract for the right) to rejoin the path.
-
-    A camera ``offset_m`` to the left sees the path ``offset_m`` to its right, at
-    bearing ``offset_m / lookahead_m``: pure pursuit gives ``k = 2 offset / L^2``.
-    With the defaults: 0.200.
-    """
-    return _steering_for_curvature(2.0 * offset_m / lookahead_m**2)
 
 
 def shift_correction_per_pixel(

@@ -23,6 +23,7 @@ import models
 from training.augment import AugmentConfig
 from training.data import DataSettings, TrainingData, TrainSequence, ValidationSequence, prepare
 from training.device_pipeline import AugmentedTraining, scaled_learning_rate
+from training.geometry import SIDE_CAMERA_CORRECTION
 from training.recordings import read_recordings
 from training.run_folder import create_run_folder, git_commit, versions, write_json
 
@@ -51,8 +52,8 @@ class TrainConfig:
     #: None: 0.2 of each recording by time blocks, or 0 when --val-recording is given.
     val_fraction: float | None = None
     side_cameras: bool = True
-    #: From training.geometry.side_camera_correction(): 0.2 by pure pursuit over 7.3 m.
-    side_correction: float = 0.2
+    #: training.geometry.SIDE_CAMERA_CORRECTION: 0.2 by pure pursuit over 7.3 m.
+    side_correction: float = SIDE_CAMERA_CORRECTION
     balance_cap: float = 2.0
     #: Passes over the balanced training rows per epoch (see DataSettings.passes).
     passes: int = 1
@@ -135,7 +136,6 @@ class EpochLog(keras.callbacks.Callback):
         path: Path,
         data: TrainingData,
         images_per_epoch: int,
-        batch_size: int,
         predict_frames,
         extra_fields: tuple[str, ...] = (),
     ):
@@ -145,7 +145,6 @@ class EpochLog(keras.callbacks.Callback):
         self.path = path
         self.data = data
         self.images_per_epoch = images_per_epoch
-        self.batch_size = batch_size
         rows = data.train_row_frames[:, 0]
         pick = np.linspace(0, len(rows) - 1, min(PROBE_FRAMES, len(rows))).astype(int)
         self.probe_frames = rows[pick]
@@ -376,7 +375,7 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
     train_seq = TrainSequence(data, settings, seed=config.seed, indices=on_device)
     val_seq = ValidationSequence(data, 1024 if on_device else batch_size, indices=on_device)
     extra = tuple(selection.COLUMNS) if selection is not None else ()
-    log = EpochLog(run / "history.csv", data, train_seq.samples, batch_size, predict_frames, extra)
+    log = EpochLog(run / "history.csv", data, train_seq.samples, predict_frames, extra)
     log.set_model(trained)
     # Epoch 0: the untrained model on the same fixed sets, the reference for every epoch.
     log.record(0, math.nan, float(trained.evaluate(val_seq, verbose=0)), 0.0)

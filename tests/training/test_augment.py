@@ -25,7 +25,12 @@ from training.data import (
     balance_indices,
     split_blocks,
 )
-from training.geometry import shift_correction_per_pixel, side_camera_correction
+from training.geometry import (
+    LOOKAHEAD_M,
+    SIDE_CAMERA_CORRECTION,
+    SIDE_CAMERA_OFFSET_M,
+    shift_correction_per_pixel,
+)
 
 
 def ramp_batch(n=4):
@@ -91,10 +96,9 @@ def test_brightness_and_shadow_leave_labels_and_darken():
 
 def test_corrections_follow_geometry():
     # Pure pursuit over 7.3 m from a 0.8155 m offset: atan(2.87 * 2 * 0.8155 / 7.3^2) / 25 deg.
-    assert side_camera_correction() == pytest.approx(
-        np.degrees(np.arctan(2.87 * 2 * 0.8155 / 7.3**2)) / 25
-    )
-    assert side_camera_correction() == pytest.approx(0.2, abs=0.005)
+    pursuit = np.degrees(np.arctan(2.87 * 2 * SIDE_CAMERA_OFFSET_M / LOOKAHEAD_M**2)) / 25
+    assert pursuit == pytest.approx(np.degrees(np.arctan(2.87 * 2 * 0.8155 / 7.3**2)) / 25)
+    assert pursuit == pytest.approx(SIDE_CAMERA_CORRECTION, abs=0.005)
     assert 0.01 < shift_correction_per_pixel() < 0.016
 
 
