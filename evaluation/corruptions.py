@@ -14,6 +14,8 @@ ImageNet-C's severity 5 (the grid ``corruptions.png`` shows them side by side).
 Everything is NumPy, with OpenCV for the JPEG codec, box/Gaussian kernels and drawing
 (no ImageMagick, scikit-image or SciPy as ImageNet-C's code needs). Pixel values are
 worked on as float32 in 0..1 and returned as uint8 (rounded, clipped).
+The severities, the defocus disk and the fog map live in :mod:`core.corruption_formulas`,
+shared with training's corruption augmentation (:mod:`training.augment`, ``keras.ops``).
 
 Deterministic: every random draw comes from ``numpy.random.default_rng([seed, key])``,
 where ``key`` identifies the frame (its row in the recording, or the recorded frame a
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from core.corruption_formulas import SEVERITIES, disk_kernel, fog_map
 
 INTENSITIES = (1, 2, 3, 4, 5)
 
@@ -73,49 +77,6 @@ def line_blur(x: np.ndarray, radius: float, sigma: float, angle_deg: float) -> n
         np.multiply(padded[pad + oy : pad + oy + h, pad + ox : pad + ox + wd], weight, out=tmp)
         out += tmp
     return out
-
-
-def disk_kernel(radius: int, alias_blur: float) -> np.ndarray:
-    """ImageNet-C's defocus kernel: the disk ``x^2 + y^2 <= r^2`` on a grid of at least
-    17 x 17, anti-aliased by a Gaussian of sigma ``alias_blur``, then normalised (ImageNet-C
-    normalises before the anti-aliasing, whose reflected border then adds up to 1% for a
-    disk that fills its grid: a flat frame would brighten)."""
-    half = max(8, radius)
-    grid = np.arange(-half, half + 1)
-    xx, yy = np.meshgrid(grid, grid)
-    disk = (xx**2 + yy**2 <= radius**2).astype(np.float32)
-    ksize = (3, 3) if radius <= 8 else (5, 5)
-    disk = cv2.GaussianBlur(disk / disk.sum(), ksize, sigmaX=alias_blur)
-    return disk / disk.sum()
-
-
-def plasma_fractal(rng: np.random.Generator, size: int = 256, decay: float = 3.0) -> np.ndarray:
-    """A diamond-square height map in 0..1 (``size`` a power of two): each level's
-    midpoints are the mean of their four neighbours plus uniform noise of amplitude
-    ``w^2`` in +-w, w = 100 at the coarsest level, divided by ``decay`` at each finer
-    one (ImageNet-C's fog map)."""
-    m = np.zeros((size, size), dtype=np.float64)
-    step, wibble = size, 100.0
-    while step >= 2:
-        half = step // 2
-        corners = m[0:size:step, 0:size:step]
-        sq = corners + np.roll(corners, -1, axis=0)
-        sq = sq + np.roll(sq, -1, axis=1)
-        m[half:size:step, half:size:step] = sq / 4 + wibble * rng.uniform(-wibble, wibble, sq.shape)
-        centres = m[half:size:step, half:size:step]
-        corners = m[0:size:step, 0:size:step]
-        across = centres + np.roll(centres, 1, axis=0) + corners + np.roll(corners, -1, axis=1)
-        m[0:size:step, half:size:step] = across / 4 + wibble * rng.uniform(
-            -wibble, wibble, across.shape
-        )
-        down = centres + np.roll(centres, 1, axis=1) + corners + np.roll(corners, -1, axis=0)
-        m[half:size:step, 0:size:step] = down / 4 + wibble * rng.uniform(
-            -wibble, wibble, down.shape
-        )
-        step //= 2
-        wibble /= decay
-    m -= m.min()
-    return m / m.max()
 
 
 def centre_zoom(x: np.ndarray, factor: float) -> np.ndarray:
@@ -179,8 +140,7 @@ def contrast(x, c, rng):
 def fog(x, c, rng):
     strength, decay = c
     h, w = x.shape[:2]
-    side = int(round(256 * 1.25))
-    haze = cv2.resize(plasma_fractal(rng, 256, decay).astype(np.float32), (side, side))
+    haze = fog_map(rng, decay)
     top = max(x.max(), 1e-6)
     return (x + np.float32(strength) * haze[:h, :w, None]) * (top / (top + strength))
 
@@ -232,14 +192,14 @@ CORRUPTIONS: dict[str, Corruption] = {
         Corruption(
             "gaussian_noise",
             gaussian_noise,
-            (0.08, 0.12, 0.18, 0.26, 0.38),
+            SEVERITIES["gaussian_noise"],
             "x + N(0, c^2) per pixel and channel; c = sigma",
             _IMAGENET_C,
         ),
         Corruption(
             "motion_blur",
             motion_blur,
-            ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15)),
+            SEVERITIES["motion_blur"],
             "sum_i w_i x(p + i (cos a, sin a)), i = 0..2r, w_i ~ exp(-i^2 / 2 s^2), "
             "a ~ U(-45, 45) deg; c = (r, s)",
             _IMAGENET_C,
@@ -247,42 +207,42 @@ CORRUPTIONS: dict[str, Corruption] = {
         Corruption(
             "defocus_blur",
             defocus_blur,
-            ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)),
+            SEVERITIES["defocus_blur"],
             "x * disk(r), the disk anti-aliased by a Gaussian of sigma s; c = (r, s)",
             _IMAGENET_C,
         ),
         Corruption(
             "jpeg",
             jpeg,
-            (25, 18, 15, 10, 7),
+            SEVERITIES["jpeg"],
             "JPEG-encoded at quality q and decoded (OpenCV/libjpeg); c = q",
             _IMAGENET_C,
         ),
         Corruption(
             "brightness_up",
             brightness_up,
-            (0.1, 0.2, 0.3, 0.4, 0.5),
+            SEVERITIES["brightness_up"],
             "HSV value v -> min(v + c, 1), hue and saturation kept",
             _IMAGENET_C,
         ),
         Corruption(
             "brightness_down",
             brightness_down,
-            (0.1, 0.2, 0.3, 0.4, 0.5),
+            SEVERITIES["brightness_down"],
             "HSV value v -> max(v - c, 0), hue and saturation kept",
             "ImageNet-C's brightness, negated",
         ),
         Corruption(
             "contrast",
             contrast,
-            (0.4, 0.3, 0.2, 0.1, 0.05),
+            SEVERITIES["contrast"],
             "(x - mean) c + mean, mean per channel over the frame",
             _IMAGENET_C,
         ),
         Corruption(
             "fog",
             fog,
-            ((1.5, 1.7), (2.0, 1.7), (2.5, 1.7), (2.75, 1.7), (3.0, 1.7)),
+            SEVERITIES["fog"],
             "(x + t F) max(x) / (max(x) + t), F a diamond-square map with decay d "
             "(256 px, resized x1.25); c = (t, d)",
             "ImageNet-C's t but 2.75 at 4, one decay (1.7): its decays 2-1.4 left 3 and 4 "
@@ -291,13 +251,7 @@ CORRUPTIONS: dict[str, Corruption] = {
         Corruption(
             "snow",
             snow,
-            (
-                (0.1, 0.3, 3.0, 0.5, 10, 4, 0.8),
-                (0.2, 0.3, 2.0, 0.5, 12, 4, 0.7),
-                (0.55, 0.3, 4.0, 0.9, 12, 8, 0.675),
-                (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
-                (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
-            ),
+            SEVERITIES["snow"],
             "flakes L: N(m, s^2) zoomed z, zeroed below t, motion-blurred (r, sg, angle "
             "U(-135, -45)); k x + (1 - k) max(x, 1.5 grey + 0.5) + L + rot180(L); "
             "c = (m, s, z, t, r, sg, k)",
@@ -306,13 +260,7 @@ CORRUPTIONS: dict[str, Corruption] = {
         Corruption(
             "rain",
             rain,
-            (
-                (50, 10, 1, 0.95),
-                (100, 12, 3, 0.9),
-                (200, 15, 3, 0.85),
-                (300, 18, 5, 0.8),
-                (400, 20, 7, 0.7),
-            ),
+            SEVERITIES["rain"],
             "x d, then n grey (200) 1-px streaks of length L and slant U(-10, 10) px drawn "
             "over it, then a b x b box blur; c = (n, L, b, d)",
             "ours, after Automold's add_rain (grey streaks, box blur, darkened)",
@@ -320,7 +268,7 @@ CORRUPTIONS: dict[str, Corruption] = {
         Corruption(
             "shadow",
             shadow,
-            (0.8, 0.65, 0.5, 0.35, 0.2),
+            SEVERITIES["shadow"],
             "x g inside a band 20-35% of the width, from a random top to a random bottom "
             "position; c = g",
             "ours (training augments shadows of gain 0.45-0.8)",
