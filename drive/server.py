@@ -12,7 +12,8 @@ A/B runs on the 2-core machine); ``inline_transport=False`` keeps engineio's
 stock simple-websocket.
 
 The simulator's client never sends the Socket.IO CONNECT packet; see
-:class:`ImplicitConnectServer` for how it is served anyway.
+:class:`drive.socketio_compat.ImplicitConnectServer` for how it is served anyway. Every
+use of python-socketio / python-engineio internals is in :mod:`drive.socketio_compat`.
 
 The same port serves the live dashboard page (``GET /``) and pushes to browsers
 in the opt-in ``/dashboard`` namespace, off the control path (drive.dashboard).
@@ -28,7 +29,6 @@ import time
 from dataclasses import dataclass
 
 import socketio
-from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from drive.binding import ServerBindError, is_loopback, listening_socket, port_holder
@@ -45,6 +45,7 @@ from drive.quality import DrivingQuality
 from drive.ratelimit import RateLimitedWarnings, reason_key
 from drive.recorder import Recorder
 from drive.runtime import Predictor
+from drive.socketio_compat import ImplicitConnectServer, install_websocket, stock_websocket
 from drive.stats import LatencyStats
 from drive.transport import InlineWebSocket, direct_sender
 
@@ -67,36 +68,11 @@ SAFE_COMMAND = (0.0, 0.0)
 
 __all__ = [  # the binding helpers moved to drive.binding; still importable from here
     "DriveServer",
-    "ImplicitConnectServer",
     "ServerBindError",
     "is_loopback",
     "listening_socket",
     "port_holder",
 ]
-
-
-class ImplicitConnectServer(socketio.Server):
-    """A python-socketio 5 server that also accepts the Udacity simulator's client.
-
-    The simulator (Socket.IO v1-era client) never sends CONNECT (``40``): it sends
-    ``42["telemetry", ...]`` straight after the Engine.IO handshake. python-socketio 5
-    drops such events ("... is not connected to namespace /") and the car never
-    moves. Here an event for the default namespace from a client that has not
-    connected it first connects it, exactly as a ``40`` would (the connect handler
-    runs; the ``40{"sid":...}`` answer is ignored by the simulator). Clients that do
-    send ``40`` (socket.io-client 4.x, python-socketio 5.x) are unaffected.
-
-    This overrides private methods of python-socketio, pinned to 5.18.1 with
-    python-engineio 4.15.1; tests/drive talk to the server byte for byte as the
-    simulator does, so an upgrade that changes them fails the tests.
-    """
-
-    def _handle_event(self, eio_sid, namespace, id, data):
-        namespace = namespace or "/"
-        if namespace == "/" and self.manager.sid_from_eio_sid(eio_sid, "/") is None:
-            log.debug("implicit connect of the default namespace for %s", eio_sid)
-            self._handle_connect(eio_sid, "/", None)
-        return super()._handle_event(eio_sid, namespace, id, data)
 
 
 class _RequestHandler(WSGIRequestHandler):
@@ -179,12 +155,10 @@ class DriveServer:
         if inline_transport:
             websocket = functools.partial(InlineWebSocket, max_message_size=MAX_MESSAGE_BYTES)
         else:
-            websocket = functools.partial(
-                SimpleWebSocketWSGI,
-                receive_bytes=RECEIVE_BYTES,
-                max_message_size=MAX_MESSAGE_BYTES,
+            websocket = stock_websocket(
+                receive_bytes=RECEIVE_BYTES, max_message_size=MAX_MESSAGE_BYTES
             )
-        self.sio.eio._async = dict(self.sio.eio._async, websocket=websocket)
+        install_websocket(self.sio.eio, websocket)
         self._inline = inline_transport
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)

@@ -7,7 +7,8 @@ engineio writer). Each hand-off is a wake-up, cheap on an idle CPU but about a
 millisecond each when the CPU is shared with the simulator itself or with other
 work (measured in benchmarks/drive_latency.md).
 
-:class:`InlineWebSocket` is a drop-in for engineio's ``_async["websocket"]`` that
+:class:`InlineWebSocket` is a drop-in for engineio's ``_async["websocket"]`` (installed,
+like every other use of engineio internals, through :mod:`drive.socketio_compat`) that
 reads frames in the connection's own thread (the one that runs the handlers), with
 the same wsproto state machine simple-websocket uses, and lets the server send a
 reply straight from that thread (:func:`direct_sender`) instead of through
@@ -35,6 +36,8 @@ from wsproto.events import (
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from drive.socketio_compat import engineio_sid, writer_idle
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,7 @@ class InlineWebSocket:
                 self.connected = True
         if not self.connected:
             raise ConnectionError("WebSocket handshake failed")
-        sid = getattr(getattr(self.handler, "__self__", None), "sid", None)
+        sid = engineio_sid(self.handler)
         if sid is not None:
             with _OPEN_LOCK:
                 _OPEN[sid] = self
@@ -176,9 +179,6 @@ def direct_sender(eio_server, eio_sid: str):
     send must not overtake them): the caller then emits the usual way.
     """
     ws = _OPEN.get(eio_sid)
-    sock = eio_server.sockets.get(eio_sid)
-    if ws is None or sock is None or not ws.connected:
-        return None
-    if not sock.upgraded or sock.upgrading or sock.closing or not sock.queue.empty():
+    if ws is None or not ws.connected or not writer_idle(eio_server, eio_sid):
         return None
     return lambda text: ws.send("4" + text)

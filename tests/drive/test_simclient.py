@@ -10,7 +10,7 @@ import socketio
 from drive_testkit import make_jpeg, shared_data_or_skip
 from werkzeug.serving import make_server
 
-from drive.server import DriveServer, ImplicitConnectServer
+from drive.server import DriveServer
 from drive.simclient import (
     SimulatorClient,
     SimulatorProtocolError,
@@ -22,6 +22,7 @@ from drive.simclient import (
     replay,
     telemetry_payload,
 )
+from drive.socketio_compat import ImplicitConnectServer
 
 
 def write_recording(folder, rows, *, header=False, sep=",", prefix="C:\\Users\\a b\\IMG\\"):
