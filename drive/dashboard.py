@@ -29,7 +29,6 @@ the card stays hidden.
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import logging
 import math
@@ -43,7 +42,7 @@ import numpy as np
 from flask import Flask, abort, jsonify, send_from_directory
 from PIL import Image
 
-from drive.recorder import CSV_NAME, FRAME_PATTERN
+from core.recordings import DRIVE_FRAME_PATTERN, read_drive_log
 from drive.stats import percentiles_ms
 
 log = logging.getLogger(__name__)
@@ -289,7 +288,7 @@ class Dashboard:
 
         @app.get("/replay/frames/<name>")
         def replay_frame(name):
-            if self.replay_folder is None or not FRAME_PATTERN.match(name):
+            if self.replay_folder is None or not DRIVE_FRAME_PATTERN.match(name):
                 abort(404)
             return send_from_directory(self.replay_folder, name, mimetype="image/jpeg")
 
@@ -297,23 +296,20 @@ class Dashboard:
 
 
 def read_recording(folder: str | Path) -> list[dict[str, Any]]:
-    """The rows of a recording's ``drive_log.csv`` (image, time, steering, throttle, speed)."""
-    path = Path(folder) / CSV_NAME
-    rows = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if not FRAME_PATTERN.match(row.get("image") or ""):
-                raise ValueError(f"{path}: unexpected image name {row.get('image')!r}")
-            rows.append(
-                {
-                    "image": row["image"],
-                    "time": row["time"],
-                    "steering": float(row["steering"]),
-                    "throttle": float(row["throttle"]),
-                    "speed": float(row["speed"]),
-                }
-            )
-    return rows
+    """The rows of a recording's ``drive_log.csv`` (image, time, steering, throttle, speed).
+
+    Raises RecordingError (a ValueError) naming the line of a bad row.
+    """
+    return [
+        {
+            "image": r.image,
+            "time": r.time,
+            "steering": r.steering,
+            "throttle": r.throttle,
+            "speed": r.speed,
+        }
+        for r in read_drive_log(folder)
+    ]
 
 
 def encode_frame(frame: np.ndarray, scale: int = PUSH_SCALE, quality: int = PUSH_QUALITY) -> str:

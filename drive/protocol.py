@@ -17,10 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.jpeg import FrameSizeError, decode_rgb
-
-#: Height, width, channels of the centre-camera frame (the models' input).
-FRAME_SHAPE = (160, 320, 3)
+from core.frames import FRAME_SHAPE, FrameSizeError, decode_rgb
 
 #: Largest accepted base64 ``image`` field. A real frame is 12-20 KB; anything
 #: near this bound is not a simulator frame, and decoding it would stall the loop.

@@ -9,31 +9,34 @@ even then nothing is deleted: the old folder is renamed to
 Extended telemetry from the research builds (drive.extras) goes to a second csv,
 ``drive_extras.csv`` (``image`` then one column per known field, empty where a
 frame lacked it), written only once a frame carries such fields. ``drive_log.csv``
-keeps its five columns: the project's recording reader (training/recordings.py)
-accepts exactly that header and row length, so extra columns there would make it
-refuse the recording; the ``image`` column joins the two files.
+keeps its five columns: the project's recording reader (core/recordings.py, which
+also holds both files' formats and their readers) accepts exactly that header and row
+length, so extra columns there would make it refuse the recording; the ``image``
+column joins the two files.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-import math
 import queue
-import re
 import threading
 from datetime import datetime
 from pathlib import Path
 
+from core.recordings import (
+    DRIVE_COLUMNS,
+    DRIVE_CSV_NAME,
+    DRIVE_EXTRAS_CSV_NAME,
+    drive_log_row,
+    extras_row,
+    frame_name,
+)
 from drive.extras import FIELD_NAMES
 
 log = logging.getLogger(__name__)
 
-CSV_NAME = "drive_log.csv"
-CSV_COLUMNS = ("image", "time", "steering", "throttle", "speed")
-EXTRAS_CSV_NAME = "drive_extras.csv"
 EXTRAS_COLUMNS = ("image", *FIELD_NAMES)
-FRAME_PATTERN = re.compile(r"^\d{4}(_\d{2}){5}_\d{3}(_\d+)?\.jpg$")
 
 
 class RecordingFolderError(ValueError):
@@ -81,20 +84,15 @@ def prepare_folder(folder: str | Path, *, overwrite: bool = False) -> Path:
     return folder
 
 
-def frame_name(when: datetime) -> str:
-    """``YYYY_MM_DD_HH_MM_SS_mmm.jpg``, the simulator's own naming."""
-    return when.strftime("%Y_%m_%d_%H_%M_%S_") + f"{when.microsecond // 1000:03d}.jpg"
-
-
 class Recorder:
     """Saves frames and the commands sent for them, off the request thread."""
 
     def __init__(self, folder: str | Path, *, overwrite: bool = False):
         self.folder = prepare_folder(folder, overwrite=overwrite)
         self._queue: queue.Queue = queue.Queue(maxsize=2048)
-        self._csv_file = open(self.folder / CSV_NAME, "w", newline="")  # noqa: SIM115
+        self._csv_file = open(self.folder / DRIVE_CSV_NAME, "w", newline="")  # noqa: SIM115
         self._csv = csv.writer(self._csv_file)
-        self._csv.writerow(CSV_COLUMNS)
+        self._csv.writerow(DRIVE_COLUMNS)
         self._extras_file = None  # drive_extras.csv, opened at the first frame with extras
         self._extras_csv = None
         self._last_name = ""
@@ -131,15 +129,7 @@ class Recorder:
                 self._last_name, self._repeat, stored = name, 0, name
             try:
                 (self.folder / stored).write_bytes(jpeg)
-                self._csv.writerow(
-                    [
-                        stored,
-                        now.isoformat(timespec="milliseconds"),
-                        f"{steering:.6f}",
-                        f"{throttle:.6f}",
-                        f"{speed:.4f}",
-                    ]
-                )
+                self._csv.writerow(drive_log_row(stored, now, steering, throttle, speed))
                 if extras:
                     self._write_extras(stored, extras)
                 self.written += 1
@@ -152,11 +142,11 @@ class Recorder:
     def _write_extras(self, stored: str, extras: dict) -> None:
         if self._extras_csv is None:
             self._extras_file = open(  # noqa: SIM115 - closed in close()
-                self.folder / EXTRAS_CSV_NAME, "w", newline=""
+                self.folder / DRIVE_EXTRAS_CSV_NAME, "w", newline=""
             )
             self._extras_csv = csv.writer(self._extras_file)
             self._extras_csv.writerow(EXTRAS_COLUMNS)
-        self._extras_csv.writerow([stored, *(_cell(extras.get(n)) for n in FIELD_NAMES)])
+        self._extras_csv.writerow(extras_row(stored, extras, FIELD_NAMES))
 
     def _flush(self) -> None:
         self._csv_file.flush()
@@ -171,24 +161,3 @@ class Recorder:
         self._csv_file.close()
         if self._extras_file is not None:
             self._extras_file.close()
-
-
-def _cell(value) -> str:
-    """A csv cell: floats in full (repr round-trips), whole numbers and text as they are."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and math.isfinite(value):
-        return repr(value)
-    return str(value)
-
-
-def read_extras(folder: str | Path) -> dict[str, dict[str, str]]:
-    """``drive_extras.csv`` of a recording by frame name (empty cells left out); {} if none."""
-    path = Path(folder) / EXTRAS_CSV_NAME
-    if not path.is_file():
-        return {}
-    with open(path, newline="") as f:
-        return {
-            row["image"]: {k: v for k, v in row.items() if k != "image" and v}
-            for row in csv.DictReader(f)
-        }

@@ -35,10 +35,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import csv
 import json
 import math
-import re
 import select
 import sys
 import time
@@ -49,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import websocket
 
+from core.recordings import CSV_NAME, read_recording
 from drive.simwire import (  # noqa: F401 - re-exported: the protocol client's API
     LISTENED_EVENTS,
     STEER_DIALECTS,
@@ -339,41 +338,27 @@ class LogFrame:
     speed: float
 
 
-def _basename(recorded_path: str) -> str:
-    """File name of a path recorded on Windows, macOS or Linux."""
-    return re.split(r"[\\/]", recorded_path.strip())[-1]
-
-
 def load_driving_log(log_or_dir: str | Path) -> list[LogFrame]:
     """Centre frames of a ``driving_log.csv``, or of every one found under a folder.
 
-    Handles what real recordings do: no header (or Udacity's header), absolute paths
-    of the recording machine (matched by file name in ``IMG/`` beside the csv),
-    spaces in paths and ``", "`` separators.
+    Read by :func:`core.recordings.read_recording`, so every style real recordings
+    come in is handled (no header or Udacity's, absolute paths of the recording
+    machine matched by file name in ``IMG/``, spaces, ``", "`` separators); a row that
+    cannot be replayed is skipped and logged with its line number and reason, and a
+    log with no usable row raises RecordingError (a ValueError) naming it.
     """
     path = Path(log_or_dir)
     if path.is_dir():
-        logs = sorted(path.rglob("driving_log.csv"))
+        logs = sorted(path.rglob(CSV_NAME))
         if not logs:
-            raise FileNotFoundError(f"no driving_log.csv under {path}")
+            raise FileNotFoundError(f"no {CSV_NAME} under {path}")
         return [frame for log_path in logs for frame in load_driving_log(log_path)]
     if not path.is_file():
         raise FileNotFoundError(f"no such driving log: {path}")
-    frames = []
-    with path.open(newline="") as f:
-        for row in csv.reader(f, skipinitialspace=True):
-            if len(row) < 7 or row[0].strip() == "center":
-                continue
-            try:
-                steering, throttle, speed = float(row[3]), float(row[4]), float(row[6])
-            except ValueError:
-                continue
-            image = path.parent / "IMG" / _basename(row[0])
-            if image.is_file():
-                frames.append(LogFrame(image, steering, throttle, speed))
-    if not frames:
-        raise ValueError(f"{path}: no rows with an existing centre image in {path.parent / 'IMG'}")
-    return frames
+    return [
+        LogFrame(row.centre, row.steering, row.throttle, row.speed)
+        for row in read_recording(path).rows
+    ]
 
 
 @dataclass

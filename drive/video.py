@@ -9,7 +9,6 @@ that was sent is drawn on each frame unless ``--no-overlay`` is given.
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import os
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from drive.recorder import CSV_NAME
+from core.recordings import DRIVE_CSV_NAME, read_drive_log
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +28,14 @@ def recorded_frames(folder: Path) -> list[Path]:
 
 
 def read_commands(folder: Path) -> dict[str, tuple[float, float]]:
-    """``image name -> (steering, throttle)`` from the recording's csv (empty if none)."""
-    path = folder / CSV_NAME
-    if not path.is_file():
+    """``image name -> (steering, throttle)`` from the recording's csv (empty if none).
+
+    A bad row is left out (its frame drawn without overlay) and logged by line.
+    """
+    if not (folder / DRIVE_CSV_NAME).is_file():
         return {}
-    commands = {}
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                commands[row["image"]] = (float(row["steering"]), float(row["throttle"]))
-            except (KeyError, TypeError, ValueError):
-                continue
-    return commands
+    rows = read_drive_log(folder, skip_bad_rows=True)
+    return {r.image: (r.steering, r.throttle) for r in rows}
 
 
 def overlay(frame: np.ndarray, steering: float, throttle: float) -> np.ndarray:
@@ -85,7 +80,7 @@ def make_video(
         raise FileExistsError(f"{output} already exists; pass --overwrite to replace it")
     commands = read_commands(folder) if draw_overlay else {}
     if draw_overlay and not commands:
-        log.warning("no %s in %s: writing the frames without overlay", CSV_NAME, folder)
+        log.warning("no %s in %s: writing the frames without overlay", DRIVE_CSV_NAME, folder)
     partial = output.with_name(f".{output.stem}.partial-{os.getpid()}{output.suffix}")
     try:
         # 320x160 frames are multiples of 16: libx264 encodes them without resizing.

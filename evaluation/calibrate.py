@@ -109,7 +109,7 @@ def calibrate(
     progress: bool = True,
 ) -> dict:
     """Errors of no warp, the default constants and (``search``) every grid point."""
-    from training.recordings import decode_images
+    from core.recordings import decode_images
 
     rows = pick_frames(rec, frames)
     data = {

@@ -291,7 +291,7 @@ def _configure_logging(args) -> None:
 
 
 def _read_logs(paths):
-    from training.recordings import read_recordings
+    from core.recordings import read_recordings
 
     return read_recordings(paths)
 
@@ -422,9 +422,9 @@ def cmd_closed_loop(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
+    from core.recordings import read_recording
     from evaluation import calibrate as cal
     from evaluation.outputs import prepare_out_dir
-    from training.recordings import read_recording
 
     out = prepare_out_dir(args.out, overwrite=args.overwrite)
     rec = read_recording(args.log)
@@ -532,11 +532,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args)
     from drive.runtime import ModelLoadError
+
+    from core.recordings import ImageError, RecordingError
     from evaluation.calibrate import CalibrationError
     from evaluation.inference import ModelArgumentError
     from evaluation.outputs import OutputFolderError
     from evaluation.robustness_report import RobustnessReportError
-    from training.recordings import ImageError, RecordingError
 
     try:
         return COMMANDS[args.command](args)

@@ -106,12 +106,13 @@ def compare_models(
     threads: int | None = 2,
     progress: bool = True,
 ) -> list[dict]:
-    import models
     from drive.runtime import probe_frames
+
+    import models
+    from core.recordings import decode_images
     from evaluation.closed_loop import LoopConfig
     from evaluation.policies import ModelPolicy
     from evaluation.replay import run_replay
-    from training.recordings import decode_images
 
     if recordings:
         r0 = recordings[0]

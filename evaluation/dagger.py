@@ -129,11 +129,12 @@ def run_rounds(
     from dataclasses import replace
     from pathlib import Path
 
-    import models
     from drive.runtime import KerasPredictor
+
+    import models
+    from core.recordings import read_recordings
     from evaluation.closed_loop_run import build_references
     from evaluation.policies import ModelPolicy
-    from training.recordings import read_recordings
     from training.trainer import train
 
     if rounds < 0:

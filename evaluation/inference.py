@@ -6,7 +6,7 @@ LiteRT in memory with a parity check against ``model.predict``, or the compiled
 Keras call when conversion fails. On this 2-core CPU LiteRT with two threads and
 batch 1 is the fastest path we measured for ``eff`` (batches of 8-32 were slower;
 one thread was faster only while JPEG decoding through Pillow took ~0.5-0.9 ms of
-the other core, before :mod:`sim.jpeg`); see ``benchmarks/replay_speed.py``.
+the other core, before :mod:`core.frames`); see ``benchmarks/replay_speed.py``.
 """
 
 from __future__ import annotations
@@ -130,10 +130,10 @@ def predict_paths(
 ) -> np.ndarray:
     """Steering for image files: JPEG decoding of the next chunk overlaps inference.
 
-    Decoding runs in :func:`training.recordings.decode_images` (a thread pool; PIL
+    Decoding runs in :func:`core.recordings.decode_images` (a thread pool; PIL
     releases the GIL) while this thread runs the model on the current chunk.
     """
-    from training.recordings import decode_images
+    from core.recordings import decode_images
 
     paths = list(paths)
     out = np.empty(len(paths), dtype=np.float32)

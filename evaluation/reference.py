@@ -172,9 +172,9 @@ def build_reference(
     progress: bool = False,
     use_cache: bool = True,
 ) -> Reference:
-    """Decode ``rec`` (a :class:`training.recordings.Recording`) and build its
+    """Decode ``rec`` (a :class:`core.recordings.Recording`) and build its
     :class:`Reference` (module docstring)."""
-    from training.recordings import decode_images
+    from core.recordings import decode_images
 
     if path not in PATH_SOURCES:
         raise ValueError(f"path must be one of {PATH_SOURCES}. Received: {path!r}")

@@ -140,7 +140,7 @@ def write_outputs(
     result: ReplayResult, out: Path, summary: dict, *, worst: int = WORST_FRAMES
 ) -> None:
     """predictions.csv, summary.json/.md and the three figures."""
-    from training.recordings import load_image
+    from core.recordings import load_image
 
     logs = result.logs
     write_csv(

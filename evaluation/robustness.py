@@ -82,7 +82,7 @@ def open_loop(predictor, recordings, plan: Plan, *, progress: bool = True) -> li
     """The model's steering on every chosen frame, clean and under every condition.
     Frames are decoded once per chunk; the next condition's frames are corrupted in a
     second thread while the model runs on the current one."""
-    from training.recordings import decode_images
+    from core.recordings import decode_images
 
     conditions = plan.conditions()
     picks = [frame_rows(len(rec), plan.frames) for rec in recordings]
@@ -313,12 +313,12 @@ def plan_from_args(args) -> Plan:
 
 
 def cmd(args) -> int:
+    from core.recordings import load_image
     from evaluation import cli
     from evaluation.corruptions import CorruptionError
     from evaluation.inference import load_predictor, resolve_model
     from evaluation.outputs import prepare_out_dir
     from evaluation.robustness_report import write_outputs
-    from training.recordings import load_image
 
     start = time.perf_counter()
     try:

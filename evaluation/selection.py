@@ -22,10 +22,10 @@ from pathlib import Path
 
 import keras
 
+from core.recordings import read_recordings
 from evaluation.closed_loop import LoopConfig, score
 from evaluation.closed_loop_run import build_references, evaluate_recordings
 from evaluation.policies import ModelPolicy
-from training.recordings import read_recordings
 
 logger = logging.getLogger(__name__)
 

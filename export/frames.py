@@ -1,6 +1,6 @@
 """Frames for int8 calibration and parity checks: from recordings, or generated.
 
-Recordings are read with ``training.recordings`` (imported when frames are first
+Recordings are read with ``core.recordings`` (imported when frames are first
 needed): it already resolves the centre column's Windows/Linux/relative paths by
 basename into ``IMG/``, handles ``", "`` separators, headers and bad rows, and decodes
 with PIL to RGB exactly as training does. A second, smaller csv reader here would be a
@@ -59,7 +59,7 @@ def recording_frames(dirs: Sequence[str | os.PathLike], n: int, *, phase: float 
             f"recording folder(s) not found: {', '.join(missing)}; expected folders holding "
             "driving_log.csv and IMG/ (pass --data DIR ... to choose others)"
         )
-    from training.recordings import decode_images, read_recordings
+    from core.recordings import decode_images, read_recordings
 
     try:
         recordings = read_recordings(dirs)

@@ -37,7 +37,7 @@ VARIANTS = (
 
 def held_out(recording: str) -> tuple[np.ndarray, np.ndarray]:
     """Every centre frame of ``recording`` (uint8) and its recorded steering."""
-    from training.recordings import decode_images, read_recording
+    from core.recordings import decode_images, read_recording
 
     rec = read_recording(recording)
     return decode_images(rec.centre_paths, progress=False), np.asarray(rec.steering)

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 
 import keras
 
-#: The simulator's centre-camera frame: 160 rows, 320 columns, RGB, values 0..255.
-INPUT_SHAPE = (160, 320, 3)
+from core.frames import FRAME_SHAPE
+
+#: The models' input: the simulator's centre-camera frame (160 rows, 320 columns, RGB,
+#: values 0..255), whose shape core/frames.py holds.
+INPUT_SHAPE = FRAME_SHAPE
 
 
 @dataclass(frozen=True)

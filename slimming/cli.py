@@ -191,9 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    from core.recordings import ImageError, RecordingError
     from models.io import ModelLoadError
     from slimming.convert import ConversionError
-    from training.recordings import ImageError, RecordingError
 
     try:
         return run(args, argv)

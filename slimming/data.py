@@ -1,7 +1,7 @@
 """The frames the conversion uses: training frames (capped) and the validation recording.
 
-Recordings are read with the project's reader (:func:`training.recordings.read_recordings`,
-whose :class:`~training.recordings.RecordingError` names a folder without
+Recordings are read with the project's reader (:func:`core.recordings.read_recordings`,
+whose :class:`~core.recordings.RecordingError` names a folder without
 ``driving_log.csv``). Defaults come from the run's ``config.json``: ``"data"`` for the
 training recordings and ``"val_recordings"`` for validation; a run without held-out
 recordings validates on the time blocks ``train.py`` held out
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.recordings import RecordingError, decode_images, read_recordings
 from slimming.search import SlimData
 from training.data import split_blocks
-from training.recordings import RecordingError, decode_images, read_recordings
 
 logger = logging.getLogger(__name__)
 

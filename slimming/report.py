@@ -95,10 +95,10 @@ def latency(predictors: dict[str, Any], frame: np.ndarray, calls: int = LATENCY_
 
 def closed_loop(predictors: dict[str, Any], logs: list[str], *, progress: bool = False) -> dict:
     """``evaluate.py closed-loop``'s method (default limits, no recovery trials) per model."""
+    from core.recordings import read_recordings
     from evaluation.closed_loop import LoopConfig, score
     from evaluation.closed_loop_run import build_references, evaluate_recordings
     from evaluation.policies import ModelPolicy
-    from training.recordings import read_recordings
 
     recordings = read_recordings(logs)
     config = LoopConfig()

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import models
+from core.recordings import RecordingError
 from training.augment import NO_AUGMENT, AugmentConfig
-from training.recordings import RecordingError
 from training.trainer import TrainConfig, train
 
 logger = logging.getLogger("train")

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from core.recordings import Recording, decode_images_skipping
 from training.augment import SOURCE_X_M, AugmentConfig, draw, nearest_source
 from training.geometry import SIDE_CAMERA_CORRECTION
-from training.recordings import Recording, decode_images_skipping
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from training.recordings import RecordingError, load_image, read_recordings
+from core.recordings import RecordingError, load_image, read_recordings
 
 logger = logging.getLogger(__name__)
 

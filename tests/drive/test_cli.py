@@ -14,8 +14,10 @@ import imageio.v2 as imageio
 import pytest
 from drive_testkit import StubPredictor, make_jpeg
 
+from core.recordings import DRIVE_CSV_NAME as CSV_NAME
+from core.recordings import frame_name
 from drive.process import ServerProcess, free_port
-from drive.recorder import CSV_NAME, Recorder, RecordingFolderError, frame_name, prepare_folder
+from drive.recorder import Recorder, RecordingFolderError, prepare_folder
 from drive.server import DriveServer
 from drive.simclient import SimulatorClient
 from drive.video import make_video
@@ -288,10 +290,10 @@ def test_a_drive_recording_trains_and_replays_like_a_simulator_one(tmp_path, tin
     import numpy as np
     import research_builds as rb
 
-    from drive.recorder import read_extras
+    from core.recordings import read_drive_extras as read_extras
+    from core.recordings import read_recording
     from evaluation.cli import main as evaluate_main
     from training.cli import main as train_main
-    from training.recordings import read_recording
 
     class Varying(StubPredictor):  # steering that differs frame to frame
         def _predict(self, frame):

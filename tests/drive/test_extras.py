@@ -15,11 +15,14 @@ import research_builds as rb
 import socketio
 from drive_testkit import StubPredictor, make_jpeg
 
+from core.recordings import DRIVE_CSV_NAME as CSV_NAME
+from core.recordings import DRIVE_EXTRAS_CSV_NAME as EXTRAS_CSV_NAME
+from core.recordings import read_drive_extras as read_extras
 from drive.dashboard import NAMESPACE
 from drive.extras import FIELD_NAMES, FIELDS, ExtrasReader, research_steer
 from drive.protocol import steer_payload
 from drive.quality import DrivingQuality
-from drive.recorder import CSV_NAME, EXTRAS_CSV_NAME, Recorder, read_extras
+from drive.recorder import Recorder
 from drive.server import DriveServer
 from drive.simclient import SimulatorClient, SimulatorProtocolError, check_steer
 
@@ -271,9 +274,9 @@ def test_only_cte_gives_a_run_row_without_sectors():
 
 
 def test_a_drive_recording_with_extras_reads_through_the_project_reader(tmp_path, jpeg):
-    """training.recordings accepts drive_log.csv's five columns exactly: the extras go
+    """core.recordings accepts drive_log.csv's five columns exactly: the extras go
     beside it, and the recording reads as it did before."""
-    from training.recordings import read_recording
+    from core.recordings import read_recording
 
     recorder = Recorder(tmp_path / "rec")
     with (

@@ -63,7 +63,8 @@ def test_load_driving_log_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_driving_log(tmp_path)
     (tmp_path / "driving_log.csv").write_text("a,b,c,0,0,0,0\n")
-    with pytest.raises(ValueError, match="no rows"):
+    (tmp_path / "IMG").mkdir()
+    with pytest.raises(ValueError, match="no usable rows"):  # core.recordings.RecordingError
         load_driving_log(tmp_path / "driving_log.csv")
 
 

@@ -25,7 +25,7 @@ SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "udacity
 @pytest.fixture(scope="module")
 def demo_frames(demo_log):
     """Three frames of the procedural demo road (sky, hills, asphalt, lines)."""
-    from training.recordings import decode_images, read_recording
+    from core.recordings import decode_images, read_recording
 
     rec = read_recording(demo_log)
     return decode_images(list(rec.centre_paths[[5, 50, 95]]), progress=False)
@@ -56,7 +56,7 @@ def test_intensity_ordering_on_real_frames():
     root = SHARED_DATA
     if not (root / "jclc_mountain" / "driving_log.csv").is_file():
         pytest.skip(f"shared recordings not found at {root}")
-    from training.recordings import decode_images, read_recording
+    from core.recordings import decode_images, read_recording
 
     frames = []
     for name in ("akbari_lake", "bsh_t2new_jungle", "jclc_mountain", "nicholas_t2_jungle"):

@@ -169,7 +169,7 @@ def _keras_replay_mae(model_path, log) -> float:
     import keras
     import numpy as np
 
-    from training.recordings import decode_images, read_recording
+    from core.recordings import decode_images, read_recording
 
     rec = read_recording(log)
     model = keras.models.load_model(model_path, compile=False)
@@ -237,6 +237,7 @@ def test_closed_loop_via_the_drive_server(tiny_model_path, demo_log_long, tmp_pa
     must give the same verdict as the model in-process: the same interventions and,
     step by step, the same drive up to the JPEG coding of the views."""
     from drive.runtime import load_predictor
+
     from drive.server import DriveServer
 
     common = ["-q", "--recovery-points", "0", "--no-video"]

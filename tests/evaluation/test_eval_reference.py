@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from core.recordings import read_recording
 from evaluation.reference import build_reference, cache_dir
-from training.recordings import read_recording
 
 
 def test_the_reference_is_cached_and_reused(demo_log, tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.recordings import decode_images, read_recordings
 from sim.camera import (
     Camera,
     bonnet_mask,
@@ -19,7 +20,6 @@ from training.augment import (
     recovery_label,
     recovery_view,
 )
-from training.recordings import decode_images, read_recordings
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "udacity"
 POSES = [(0.0, 0.0), (0.5, 0.05), (-1.2, -0.1), (1.5, 0.14), (-0.9, 0.12), (0.3, -0.14)]

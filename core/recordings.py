@@ -1,4 +1,6 @@
-"""Read Udacity simulator recordings: ``driving_log.csv`` plus the ``IMG/`` folder beside it.
+"""Recordings, read and written: the simulator's ``driving_log.csv`` and ``drive.py``'s log.
+
+The simulator's recordings are ``driving_log.csv`` plus the ``IMG/`` folder beside it.
 
 The simulator writes one csv row per sample, in time order, with no header::
 
@@ -31,12 +33,18 @@ A folder recorded by ``drive.py MODEL FOLDER`` reads the same way: its
 rather than in ``IMG/``) gives centre-only rows with brake 0, so a drive can be
 trained on (``train.py --data FOLDER``) or replayed (``evaluate.py replay``).
 
+``drive.py``'s own log is written here too (:func:`drive_log_row`, :func:`frame_name`,
+:func:`extras_row`; ``drive/recorder.py`` does the queueing and the files) and read back
+by :func:`read_drive_log` (the dashboard's replay, ``video.py``'s overlay) and
+:func:`read_drive_extras` (``drive_extras.csv``, the research builds' telemetry).
+
 Failures of the recording as a whole (path missing, no csv, no ``IMG/``, an unknown
 header, no usable row) raise ``RecordingError``; an unreadable or wrongly sized image
 raises ``ImageError`` from :func:`load_image` and :func:`decode_images`, while
 :func:`decode_images_skipping` (training) carries on and reports it. Both are
 ``ValueError`` subclasses whose message names the path, what was expected and what
-was found.
+was found. :func:`read_drive_log` raises ``RecordingError`` naming the file and line of
+the first bad row, or with ``skip_bad_rows`` logs the skipped lines by number.
 """
 
 from __future__ import annotations
@@ -58,9 +66,7 @@ import numpy as np
 from PIL import UnidentifiedImageError
 from tqdm import tqdm
 
-from drive.recorder import CSV_COLUMNS as DRIVE_COLUMNS
-from drive.recorder import CSV_NAME as DRIVE_CSV_NAME
-from sim.jpeg import FrameSizeError, decode_rgb
+from core.frames import FRAME_HEIGHT, FRAME_SHAPE, FRAME_WIDTH, FrameSizeError, decode_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +74,12 @@ CSV_NAME = "driving_log.csv"
 IMG_DIR_NAME = "IMG"
 COLUMNS = ("center", "left", "right", "steering", "throttle", "brake", "speed")
 NUMERIC_COLUMNS = COLUMNS[3:]
-IMAGE_HEIGHT, IMAGE_WIDTH = 160, 320
-IMAGE_SHAPE = (IMAGE_HEIGHT, IMAGE_WIDTH, 3)
+
+# drive.py's recording (drive/recorder.py): frames beside the csv, named by frame_name().
+DRIVE_CSV_NAME = "drive_log.csv"
+DRIVE_COLUMNS = ("image", "time", "steering", "throttle", "speed")
+DRIVE_EXTRAS_CSV_NAME = "drive_extras.csv"
+DRIVE_FRAME_PATTERN = re.compile(r"^\d{4}(_\d{2}){5}_\d{3}(_\d+)?\.jpg$")
 
 SKIP_REASONS = (
     "unparsable_line",
@@ -500,17 +510,17 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 
     Raises ImageError naming the file when it is missing, not an image, or not 320x160.
     """
-    out = np.empty(IMAGE_SHAPE, dtype=np.uint8)
+    out = np.empty(FRAME_SHAPE, dtype=np.uint8)
     _decode_into(Path(path), out)
     return out
 
 
 def _decode_into(path: Path, out: np.ndarray) -> None:
     try:
-        decode_rgb(path.read_bytes(), IMAGE_SHAPE, out)
+        decode_rgb(path.read_bytes(), FRAME_SHAPE, out)
     except FrameSizeError as e:
         raise ImageError(
-            f"{path}: expected a {IMAGE_WIDTH}x{IMAGE_HEIGHT} image, found {e.got[1]}x{e.got[0]}"
+            f"{path}: expected a {FRAME_WIDTH}x{FRAME_HEIGHT} image, found {e.got[1]}x{e.got[0]}"
         ) from None
     except FileNotFoundError as e:
         raise ImageError(f"{path}: image file does not exist") from e
@@ -559,7 +569,7 @@ def decode_images_skipping(
 
     """
     paths = [Path(p) for p in paths]
-    out = np.empty((len(paths), *IMAGE_SHAPE), dtype=np.uint8)
+    out = np.empty((len(paths), *FRAME_SHAPE), dtype=np.uint8)
     unreadable: dict[int, ImageError] = {}
     if not paths:
         return out, unreadable
@@ -582,3 +592,123 @@ def decode_images_skipping(
         for _ in pool.map(work, range(len(paths))):
             bar.update(1)
     return out, unreadable
+
+
+# ---------------------------------------------------------------------- drive.py's log
+
+
+def frame_name(when: datetime) -> str:
+    """``YYYY_MM_DD_HH_MM_SS_mmm.jpg``, the simulator's own naming, for a recorded frame."""
+    return when.strftime("%Y_%m_%d_%H_%M_%S_") + f"{when.microsecond // 1000:03d}.jpg"
+
+
+def drive_log_row(
+    image: str, when: datetime, steering: float, throttle: float, speed: float
+) -> list[str]:
+    """One ``drive_log.csv`` row (``DRIVE_COLUMNS``): what was sent for the frame ``image``."""
+    return [
+        image,
+        when.isoformat(timespec="milliseconds"),
+        f"{steering:.6f}",
+        f"{throttle:.6f}",
+        f"{speed:.4f}",
+    ]
+
+
+def extras_row(image: str, extras: dict, field_names: Sequence[str]) -> list[str]:
+    """One ``drive_extras.csv`` row: ``image`` then each field's cell, empty where absent."""
+    return [image, *(_extras_cell(extras.get(n)) for n in field_names)]
+
+
+def _extras_cell(value) -> str:
+    """A csv cell: floats in full (repr round-trips), whole numbers and text as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class DriveRow:
+    """One row of ``drive_log.csv``: the frame's file name and what was sent for it."""
+
+    line: int
+    image: str
+    time: str
+    steering: float
+    throttle: float
+    speed: float
+
+
+def read_drive_log(path: str | os.PathLike, *, skip_bad_rows: bool = False) -> list[DriveRow]:
+    """The rows of ``drive.py``'s ``drive_log.csv`` (its folder or the csv), in file order.
+
+    Raises RecordingError naming the file and line when the header is not
+    ``DRIVE_COLUMNS`` or a row is bad (wrong column count, a frame name the recorder
+    does not write, a value that is not a number); with ``skip_bad_rows`` bad rows are
+    left out instead and logged with their line numbers. A missing or unreadable csv
+    raises RecordingError too.
+    """
+    csv_path = Path(path)
+    if csv_path.is_dir():
+        csv_path = csv_path / DRIVE_CSV_NAME
+    text = _read_text(csv_path)
+    rows: list[DriveRow] = []
+    skipped: list[str] = []
+    lines = [(n, raw) for n, raw in enumerate(text.splitlines(), 1) if raw.strip()]
+    if not lines:
+        return rows
+    (header_line, header), body = lines[0], lines[1:]
+    _check_header(next(csv.reader([header])), csv_path, header_line, DRIVE_COLUMNS)
+    for line_no, raw in body:
+        try:
+            rows.append(_drive_row(line_no, raw))
+        except ValueError as e:
+            problem = f"{csv_path} line {line_no}: {e}, found {_truncate(raw)!r}"
+            if not skip_bad_rows:
+                raise RecordingError(problem) from None
+            skipped.append(problem)
+    if skipped:
+        shown = "\n  ".join(skipped[:_SUMMARY_EXAMPLES])
+        more = len(skipped) - _SUMMARY_EXAMPLES
+        logger.warning(
+            "%s: skipped %d bad rows of %d:\n  %s%s",
+            csv_path,
+            len(skipped),
+            len(body),
+            shown,
+            f"\n  ... and {more} more" if more > 0 else "",
+        )
+    return rows
+
+
+def _drive_row(line_no: int, raw: str) -> DriveRow:
+    try:
+        fields = next(csv.reader([raw], strict=True))
+    except csv.Error as e:
+        raise ValueError(f"expected a csv row ({e})") from None
+    if len(fields) != len(DRIVE_COLUMNS):
+        raise ValueError(f"expected {len(DRIVE_COLUMNS)} columns, found {len(fields)}")
+    image, time, *numbers = fields
+    if not DRIVE_FRAME_PATTERN.match(image):
+        raise ValueError("expected a frame name like 2024_10_06_09_29_56_427.jpg in image")
+    values = []
+    for name, value in zip(DRIVE_COLUMNS[2:], numbers, strict=True):
+        try:
+            values.append(float(value))
+        except ValueError:
+            raise ValueError(f"expected a number in {name}, found {value!r}") from None
+    return DriveRow(line_no, image, time, *values)
+
+
+def read_drive_extras(folder: str | os.PathLike) -> dict[str, dict[str, str]]:
+    """``drive_extras.csv`` of a recording by frame name (empty cells left out); {} if none."""
+    path = Path(folder) / DRIVE_EXTRAS_CSV_NAME
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {
+            row["image"]: {k: v for k, v in row.items() if k != "image" and v}
+            for row in csv.DictReader(f)
+        }

@@ -1,4 +1,4 @@
-"""Tests for training.recordings: every csv style seen in real recordings, broken logs, images."""
+"""Tests for core.recordings: every csv style seen in real recordings, broken logs, images."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.recordings import (
+from core.recordings import (
     SKIP_REASONS,
     ImageError,
     RecordingError,
@@ -222,7 +222,7 @@ BROKEN = [
 def test_broken_row_is_skipped_with_reason(tmp_path, caplog, make_line, reason, detail):
     bad = make_line()
     lines = [row(0), row(1), bad, row(2)]
-    with caplog.at_level(logging.WARNING, logger="training.recordings"):
+    with caplog.at_level(logging.WARNING, logger="core.recordings"):
         rec = read_recording(make_recording(tmp_path, lines, all_images(3) + list(names(9))))
     assert reason in SKIP_REASONS
     assert len(rec) == 3 and rec.lines.tolist() == [1, 2, 4]
@@ -463,3 +463,50 @@ def test_non_utf8_csv_is_read_as_latin1(tmp_path):
     (folder / "driving_log.csv").write_bytes(line.encode("cp1252") + b"\r\n")
     rec = read_recording(folder)
     assert len(rec) == 1 and rec.rows[0].centre.name == names(0)[0]
+
+
+# ---------------------------------------------------------------------- drive.py's log
+
+
+def _drive_log(folder: Path, rows: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    header = "image,time,steering,throttle,speed"
+    (folder / "drive_log.csv").write_text("\n".join([header, *rows]) + "\n")
+    return folder
+
+
+def test_drive_log_rows_round_trip(tmp_path):
+    from datetime import datetime
+
+    from core.recordings import drive_log_row, frame_name, read_drive_log
+
+    when = datetime(2024, 10, 6, 9, 29, 56, 427_900)
+    row = drive_log_row(frame_name(when), when, -0.25, 0.3, 12.5)
+    assert row == ["2024_10_06_09_29_56_427.jpg", "2024-10-06T09:29:56.427", "-0.250000",
+                   "0.300000", "12.5000"]  # fmt: skip
+    rows = read_drive_log(_drive_log(tmp_path / "rec", [",".join(row)]))
+    assert [(r.line, r.image, r.steering, r.throttle, r.speed) for r in rows] == [
+        (2, "2024_10_06_09_29_56_427.jpg", -0.25, 0.3, 12.5)
+    ]
+
+
+def test_drive_log_bad_rows_are_named(tmp_path, caplog):
+    from core.recordings import read_drive_log
+
+    good = "2024_10_06_09_29_56_427.jpg,t,0.1,0.2,3.0"
+    folder = _drive_log(
+        tmp_path / "rec", [good, "2024_10_06_09_29_56_500.jpg,t,x,0.2,3.0", "../secret,t,0,0,0"]
+    )
+    with pytest.raises(
+        RecordingError, match=r"drive_log.csv line 3: expected a number in steering"
+    ):
+        read_drive_log(folder)
+    with caplog.at_level(logging.WARNING):
+        rows = read_drive_log(folder, skip_bad_rows=True)
+    assert [r.line for r in rows] == [2]
+    assert (
+        "skipped 2 bad rows of 3" in caplog.text and "line 4: expected a frame name" in caplog.text
+    )
+    (folder / "drive_log.csv").write_text("image,steering\n" + good + "\n")
+    with pytest.raises(RecordingError, match="line 1: unexpected header"):
+        read_drive_log(folder, skip_bad_rows=True)

@@ -1,11 +1,15 @@
-"""Decoding the simulator's JPEG frames, fast and identical to Pillow.
+"""The simulator's frames: their shape, written once, and decoding its JPEGs.
 
-The simulator sends (and records) 320x160 baseline JPEGs. Pillow decodes one in
-about 0.38 ms on the 2-core development machine; ``simplejpeg`` (libjpeg-turbo's
-TurboJPEG API, straight into a numpy buffer) in 0.23 ms, measured over 300 real
-frames of ../shared/data/udacity. Both use libjpeg-turbo's accurate integer DCT
-and fancy upsampling, so the pixels are identical (max difference 0 over those
-300 frames; tested): training (Pillow or this) and serving see the same image.
+:data:`FRAME_SHAPE` is the centre camera's frame as every model takes it, the
+telemetry sends it and the recordings hold it: 160 rows, 320 columns, RGB.
+
+Decoding is fast and identical to Pillow. The simulator sends (and records) 320x160
+baseline JPEGs. Pillow decodes one in about 0.38 ms on the 2-core development machine;
+``simplejpeg`` (libjpeg-turbo's TurboJPEG API, straight into a numpy buffer) in 0.23 ms,
+measured over 300 real frames of ../shared/data/udacity. Both use libjpeg-turbo's
+accurate integer DCT and fancy upsampling, so the pixels are identical (max difference 0
+over those 300 frames; tested): training (Pillow or this) and serving see the same
+image.
 
 Anything else (CMYK, whose conversion to RGB differs by one level between the two;
 corrupt or truncated data; another size) goes to Pillow, which either decodes it or
@@ -24,6 +28,10 @@ try:
 except ImportError:  # pragma: no cover - pinned in requirements.txt
     simplejpeg = None
 
+#: Height, width and channels of a simulator frame (RGB, uint8 0..255).
+FRAME_HEIGHT, FRAME_WIDTH = 160, 320
+FRAME_SHAPE = (FRAME_HEIGHT, FRAME_WIDTH, 3)
+
 
 class FrameSizeError(ValueError):
     """The image decodes but is not the size the caller asked for."""
@@ -34,7 +42,7 @@ class FrameSizeError(ValueError):
 
 
 def decode_rgb(
-    data: bytes, shape: tuple[int, int, int], out: np.ndarray | None = None
+    data: bytes, shape: tuple[int, int, int] = FRAME_SHAPE, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Decode JPEG (or any Pillow-readable image) ``data`` to an RGB ``uint8`` array.
 

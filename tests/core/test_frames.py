@@ -1,4 +1,4 @@
-"""The frame decoder: simplejpeg where it can, Pillow otherwise, identical pixels either way."""
+"""core/frames.py: simplejpeg where it can, Pillow otherwise, identical pixels either way."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image, UnidentifiedImageError
 
-from sim import jpeg
-from sim.jpeg import FrameSizeError, decode_rgb
+from core import frames as jpeg
+from core.frames import FRAME_SHAPE, FrameSizeError, decode_rgb
 
 SHAPE = (160, 320, 3)
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "udacity"
+
+
+def test_frame_shape_is_the_simulators_camera():
+    assert FRAME_SHAPE == SHAPE
 
 
 def encode(frame: np.ndarray, fmt: str = "JPEG", **kwargs) -> bytes:
