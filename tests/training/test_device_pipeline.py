@@ -13,6 +13,7 @@ ONLY = {
     "flip": dict(flip_p=1.0),
     "shadow": dict(shadow_p=1.0),
     "brightness": dict(brightness_p=1.0),
+    "corruption": dict(corruption_p=1.0),
 }
 
 
