@@ -9,7 +9,8 @@ import time
 import numpy as np
 
 from sim.camera import synthesize_view
-from sim.demo_road import make_track, render_view
+from sim.render import render_view
+from sim.track import make_track
 
 
 def timed(fn, n=50):

@@ -1,6 +1,6 @@
 """Validation of the closed-loop method on the procedural demo road.
 
-``python -m evaluation.demo_check --out DIR``. On the demo road (:mod:`sim.demo_road`)
+``python -m evaluation.demo_check --out DIR``. On the demo road (:mod:`sim.track`)
 the world is exactly flat and the sky infinitely far, and the true view of any pose
 can be rendered, so both halves of the method can be checked against ground truth:
 
@@ -55,7 +55,8 @@ from sim.camera import (
     first_ground_row,
     synthesize_view,
 )
-from sim.demo_road import Track, make_track, render_view
+from sim.render import render_view
+from sim.track import Track, make_track
 
 logger = logging.getLogger(__name__)
 
@@ -235,10 +236,11 @@ def reference_check(
     vision road follower (a driver known to keep the road) beside the blind
     baselines under the default criterion (and any ``extra`` policies, such as a model
     trained on other demo recordings)."""
-    from core.recordings import read_recording
     from evaluation.closed_loop_run import evaluate_recordings
     from evaluation.reference import build_reference
-    from sim.demo_road import drive_demo, write_demo_recording
+    from sim.demo_recording import write_demo_recording
+    from sim.driver import drive_demo
+    from training.recordings import read_recording
 
     rec_dir = folder / f"demo_seed{seed}_{n_frames}"
     if not (rec_dir / "driving_log.csv").is_file():

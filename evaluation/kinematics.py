@@ -1,6 +1,6 @@
 """The recorded path, rebuilt from speed, steering and frame times (kinematic bicycle).
 
-World frame as in :mod:`sim.demo_road`: ``x`` east, ``y`` north, ``heading``
+World frame as in :mod:`sim.track`: ``x`` east, ``y`` north, ``heading``
 counter-clockwise from +x, so a right turn (steering > 0) *decreases* it. A pose is
 the centre of the rear axle. Lateral offsets and yaw errors are > 0 to the right,
 as in :mod:`sim.camera`.

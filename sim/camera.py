@@ -18,7 +18,7 @@ Conventions used project-wide (all functions here follow them):
   driving_log.csv; ``steering`` in -1..1 is the wheel angle / 25 degrees.
 * **Yaw**: ``yaw_rad > 0`` means the camera (or car) is turned **right**, i.e.
   clockwise seen from above.  Lateral offsets ``> 0`` are to the **right**.
-  (In the world frame of :mod:`sim.demo_road` the heading is counter-clockwise
+  (In the world frame of :mod:`sim.track` the heading is counter-clockwise
   from +x, so a right turn *decreases* the heading.)
 """
 

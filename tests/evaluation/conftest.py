@@ -1,5 +1,5 @@
 """Fixtures for the evaluation tests: generated recordings and small models, never
-committed binaries. Recordings come from the procedural demo road (sim.demo_road)."""
+committed binaries. Recordings come from the procedural demo road (sim.demo_recording)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def tiny_steering_model(seed: int = 0):
 @pytest.fixture(scope="session")
 def demo_log(tmp_path_factory) -> Path:
     """A 100-frame procedural recording (about 7 s of driving), all three cameras."""
-    from sim.demo_road import write_demo_recording
+    from sim.demo_recording import write_demo_recording
 
     folder = tmp_path_factory.mktemp("demo") / "demo_rec"
     write_demo_recording(folder, n_frames=100, seed=3)
@@ -44,7 +44,7 @@ def demo_log(tmp_path_factory) -> Path:
 def demo_log_long(tmp_path_factory) -> Path:
     """A 170-frame procedural recording (about 11.5 s): long enough for the closed
     loop's recovery trials (5 s each, 1 s clear either side)."""
-    from sim.demo_road import write_demo_recording
+    from sim.demo_recording import write_demo_recording
 
     folder = tmp_path_factory.mktemp("demo_long") / "demo_long"
     write_demo_recording(folder, n_frames=170, seed=4)

@@ -8,7 +8,8 @@ import pytest
 
 from evaluation.odometry import _rays, camera_translation, measure_yaw, pair_yaw, sampson_px
 from sim.camera import Camera
-from sim.demo_road import make_track, render_view
+from sim.render import render_view
+from sim.track import make_track
 
 
 def _project(camera: Camera, pts: np.ndarray) -> np.ndarray:

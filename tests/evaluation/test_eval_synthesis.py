@@ -8,7 +8,8 @@ import pytest
 from evaluation.closed_loop import SynthesizedViews
 from evaluation.demo_check import RoadFollower, fold_synthesis, synthesis_check
 from sim.camera import Camera, camera_offset_for_car_pose, view_homographies
-from sim.demo_road import make_track, render_view
+from sim.render import render_view
+from sim.track import make_track
 
 
 def project_by_hand(x, z, cam_x, pitch_deg=9.5, height=1.28, cam_z=2.6):

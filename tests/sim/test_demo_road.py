@@ -1,4 +1,5 @@
-"""Procedural road, renderer, scripted driver and demo recordings (sim.demo_road)."""
+"""The demo road: track, renderer, scripted driver, demo recordings and their CLI (sim.track,
+sim.render, sim.driver, sim.demo_recording, python -m sim.demo_road)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,11 @@ from sim.camera import (
     camera_offset_for_car_pose,
     synthesize_view,
 )
-from sim.demo_road import (
-    ROAD_HALF_WIDTH_M,
-    drive_demo,
-    format_number,
-    main,
-    make_track,
-    render_view,
-    write_demo_recording,
-)
+from sim.demo_recording import format_number, write_demo_recording
+from sim.demo_road import main
+from sim.driver import drive_demo
+from sim.render import render_view
+from sim.track import ROAD_HALF_WIDTH_M, make_track
 
 N_FRAMES = 40  # ~2.7 s of driving: enough for the format checks, fast to render
 NAME = re.compile(r"^(center|left|right)_(\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}_\d{3})\.jpg$")
@@ -108,7 +105,7 @@ def test_refuses_to_overwrite(tmp_path: Path, caplog):
     with pytest.raises(FileExistsError, match="non-empty"):
         write_demo_recording(out, 2)
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
-    with caplog.at_level(logging.INFO, logger="sim.demo_road"):
+    with caplog.at_level(logging.INFO, logger="sim.demo_recording"):
         csv_path = write_demo_recording(out, 2, overwrite=True)
     assert "PROCEDURALLY GENERATED" in caplog.text
     assert (out / "notes.txt").read_text() == "mine"  # overwrite deletes nothing

@@ -1,5 +1,5 @@
 """Fixtures for the slimming tests: tiny steering models with KxK convolutions and generated
-recordings (sim.demo_road), never committed binaries."""
+recordings (sim.demo_recording), never committed binaries."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @pytest.fixture(scope="session")
 def recordings(tmp_path_factory) -> tuple[Path, Path]:
     """(training, validation) demo recordings: 40 and 16 frames, different seeds."""
-    from sim.demo_road import write_demo_recording
+    from sim.demo_recording import write_demo_recording
 
     root = tmp_path_factory.mktemp("slim_data")
     write_demo_recording(root / "train", n_frames=40, seed=3)
