@@ -236,11 +236,11 @@ def reference_check(
     vision road follower (a driver known to keep the road) beside the blind
     baselines under the default criterion (and any ``extra`` policies, such as a model
     trained on other demo recordings)."""
+    from core.recordings import read_recording
     from evaluation.closed_loop_run import evaluate_recordings
     from evaluation.reference import build_reference
     from sim.demo_recording import write_demo_recording
     from sim.driver import drive_demo
-    from training.recordings import read_recording
 
     rec_dir = folder / f"demo_seed{seed}_{n_frames}"
     if not (rec_dir / "driving_log.csv").is_file():

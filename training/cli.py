@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import models
-from training.augment import NO_AUGMENT, AugmentConfig
-from training.recordings import RecordingError
+from core.recordings import RecordingError
+from training.augment import HELD_OUT_CORRUPTIONS, NO_AUGMENT, TRAIN_CORRUPTIONS, AugmentConfig
 from training.trainer import TrainConfig, train
 
 logger = logging.getLogger("train")
@@ -157,6 +157,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="share of samples shifted sideways up to 20 px with a per-pixel correction",
     )
     p.add_argument(
+        "--augment-corruptions",
+        type=float,
+        default=aug.corruption_p,
+        metavar="P",
+        help="share of samples given one image corruption of the robustness benchmark, "
+        f"drawn from {', '.join(TRAIN_CORRUPTIONS)}, at an intensity drawn from 1-5 "
+        f"(held out, never trained on: {', '.join(HELD_OUT_CORRUPTIONS)}; 0 = off)",
+    )
+    p.add_argument(
         "--pipeline",
         choices=("auto", "host", "device"),
         default=defaults.pipeline,
@@ -244,7 +253,15 @@ def demo_recordings(out: Path) -> tuple[list[str], list[str]]:
 
 def augment_config(args) -> AugmentConfig:
     """The augmentation asked for (ValueError, named, for an impossible setting)."""
+    p = args.augment_corruptions
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"--augment-corruptions needs a probability in [0, 1] (0 = off); got {p}")
     if args.no_augment:
+        if p:
+            raise ValueError(
+                "--no-augment turns every augmentation off; drop it to use "
+                f"--augment-corruptions {p}"
+            )
         return NO_AUGMENT
     return AugmentConfig(
         recovery_p=args.recovery,
@@ -253,6 +270,7 @@ def augment_config(args) -> AugmentConfig:
         lookahead_m=args.lookahead,
         recovery_gain=args.recovery_gain,
         shift_p=args.shift,
+        corruption_p=p,
     )
 
 

@@ -160,8 +160,8 @@ def test_an_interrupted_demo_render_leaves_no_half_recording(tmp_path, monkeypat
 
 
 def test_train_recovers_from_a_half_rendered_demo_recording(tmp_path, monkeypatch, caplog):
+    from core.recordings import read_recording
     from training import cli
-    from training.recordings import read_recording
 
     monkeypatch.setattr(cli, "DEMO_TRAIN", dict(n_frames=12, seed=1))
     monkeypatch.setattr(cli, "DEMO_VAL", dict(n_frames=6, seed=2))
@@ -203,8 +203,8 @@ def test_settings_that_would_be_ignored_are_refused_before_any_work(
 
 
 def test_undecodable_images_are_skipped_and_counted_like_missing_ones(tmp_path, caplog):
+    from core.recordings import read_recording
     from training.data import DataSettings, prepare
-    from training.recordings import read_recording
 
     write_demo_recording(tmp_path / "train", n_frames=30, seed=1)
     write_demo_recording(tmp_path / "val", n_frames=10, seed=2)
@@ -240,13 +240,13 @@ def test_dagger_states_are_visited_off_the_line_and_drawn_as_recovery_views(demo
     """A badly steering model drives the training recording: the states it visits off
     the line come back keyed by csv line, attach to those training rows, and the
     sequence draws them (rows, offsets and yaws) as recovery views."""
+    from core.recordings import read_recordings
     from evaluation.closed_loop import LoopConfig
     from evaluation.closed_loop_run import build_references
     from evaluation.dagger import NoisyPolicy, collect_states
     from evaluation.policies import ConstantPolicy
     from training.augment import AugmentConfig
     from training.data import DataSettings, TrainSequence, prepare
-    from training.recordings import read_recordings
 
     recs = read_recordings([demo / "train"])
     loop = LoopConfig()
