@@ -24,6 +24,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from core.outputs import check_new_folder
 from core.recordings import (
     DRIVE_COLUMNS,
     DRIVE_CSV_NAME,
@@ -51,16 +52,14 @@ def check_folder(folder: str | Path, *, overwrite: bool = False) -> bool:
     (loading the model, binding the port) and change the folder only after them.
     """
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise RecordingFolderError(f"{folder} exists and is not a folder")
-    occupied = folder.is_dir() and any(folder.iterdir())
-    if occupied and not overwrite:
-        raise RecordingFolderError(
-            f"recording folder {folder} already exists and is not empty; choose a new "
-            "folder, or pass --overwrite to move the previous recording aside to "
-            f"{folder.name}.previous-<time>/ and record into a new {folder.name}/"
-        )
-    return occupied
+    return check_new_folder(
+        folder,
+        overwrite=overwrite,
+        what="recording folder",
+        remedy="choose a new folder, or pass --overwrite to move the previous recording "
+        f"aside to {folder.name}.previous-<time>/ and record into a new {folder.name}/",
+        error=RecordingFolderError,
+    )
 
 
 def prepare_folder(folder: str | Path, *, overwrite: bool = False) -> Path:

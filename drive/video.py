@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from core.outputs import check_new_file
 from core.recordings import DRIVE_CSV_NAME, read_drive_log
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,7 @@ def make_video(
     if fps <= 0:
         raise ValueError(f"fps must be > 0. Received: fps={fps}")
     output = Path(output) if output else folder.with_suffix(".mp4")
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} already exists; pass --overwrite to replace it")
+    check_new_file(output, overwrite=overwrite)  # an OutputExistsError is a FileExistsError
     commands = read_commands(folder) if draw_overlay else {}
     if draw_overlay and not commands:
         log.warning("no %s in %s: writing the frames without overlay", DRIVE_CSV_NAME, folder)

@@ -1,63 +1,33 @@
-"""Output folders, tables and files shared by every subcommand.
+"""Tables and files shared by every subcommand.
 
 An output folder is never written into when it already holds files, unless the
 user passes ``--overwrite`` (then same-named files are replaced, nothing is
-deleted): a second run must not silently mix with or destroy a first one.
+deleted): a second run must not silently mix with or destroy a first one. That
+guard and ``write_json`` live in :mod:`core.outputs`, imported here for the
+subcommands.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.outputs import OutputExistsError as OutputFolderError
+from core.outputs import prepare_out_dir, write_json
 
-class OutputFolderError(ValueError):
-    """An output folder that exists with files in it, without ``--overwrite``."""
-
-
-def prepare_out_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Create ``path`` (and parents) or accept it if empty; refuse a non-empty one."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise OutputFolderError(f"--out must be a folder; {out} is a file")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        names = sorted(p.name for p in out.iterdir())
-        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        raise OutputFolderError(
-            f"output folder {out} already holds files ({shown}); expected a new or empty "
-            "folder: choose another --out or pass --overwrite to replace same-named files"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.integer | np.bool_):
-        return value.item()
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if math.isfinite(f) else None  # JSON has no NaN
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json(path: Path, data: Any) -> Path:
-    path.write_text(json.dumps(_jsonable(data), indent=2) + "\n", encoding="utf-8")
-    return path
+__all__ = [
+    "OutputFolderError",
+    "fmt",
+    "markdown_table",
+    "prepare_out_dir",
+    "write_csv",
+    "write_json",
+]
 
 
 def write_csv(path: Path, columns: Mapping[str, Sequence[Any]]) -> Path:

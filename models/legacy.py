@@ -46,6 +46,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from core.outputs import check_new_file
 from models.blocks import frame_input
 from models.bytecode import BytecodeError, affine_map, constants, keras_function_bytes, read_code
 from models.io import check_signature, load_model
@@ -758,8 +759,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.suffix != ".keras":
         raise LegacyImportError(f"--out must name a .keras file, got {out}")
-    if out.exists() and not args.overwrite:
-        raise LegacyImportError(f"{out} already exists; pass --overwrite to replace it")
+    check_new_file(out, overwrite=args.overwrite, error=LegacyImportError)
     pre = Preprocess(
         crop=tuple(args.crop) if args.crop else None,
         resize=args.resize,

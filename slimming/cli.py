@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.outputs import check_new_file
+
 logger = logging.getLogger("slim")
 
 OUTPUT_FILES = ("model.keras", "report.json", "report.md")
@@ -172,14 +174,8 @@ def default_out(model_arg: str, model_file: Path) -> Path:
 def check_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise SlimError(f"--out must be a folder; {out} is a file")
-    if overwrite:
-        return
     for name in OUTPUT_FILES:
-        if (out / name).exists():
-            raise SlimError(
-                f"{out / name} already exists; pass --overwrite to replace it or choose "
-                "another --out"
-            )
+        check_new_file(out / name, overwrite=overwrite, error=SlimError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from core.outputs import check_new_folder
 from core.recordings import RecordingError, load_image, read_recordings
 
 logger = logging.getLogger(__name__)
@@ -30,8 +31,7 @@ logger = logging.getLogger(__name__)
 
 def pack_recording(rec, out: Path, *, rows=(60, 140), quality=80, sides=True) -> Path:
     folder = out / rec.name
-    if folder.exists() and any(folder.iterdir()):
-        raise FileExistsError(f"{folder} exists and is not empty; choose another --out")
+    check_new_folder(folder, what="packed recording", remedy="choose another --out")
     (folder / "IMG").mkdir(parents=True)
     top, bottom = rows
     lines = []
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
             )
             size = sum(f.stat().st_size for f in folder.rglob("*"))
             logger.info("packed %s: %d rows, %.1f MB", folder, len(rec), size / 1e6)
-    except (RecordingError, FileExistsError) as exc:
+    except (RecordingError, FileExistsError) as exc:  # core.outputs.OutputExistsError
         logger.error("%s", exc)
         return 2
     return 0

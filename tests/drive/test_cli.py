@@ -82,7 +82,7 @@ def _contents(folder: Path) -> dict[str, bytes]:
 def test_prepare_folder_overwrite_moves_the_previous_recording_aside(tmp_path, caplog):
     folder = tmp_path / "rec"
     before = _old_recording(folder)
-    with pytest.raises(RecordingFolderError, match="not empty"):
+    with pytest.raises(RecordingFolderError, match="already holds files"):
         prepare_folder(folder)
     assert _contents(folder) == before
     prepare_folder(folder, overwrite=True)
