@@ -16,14 +16,9 @@ from pathlib import Path
 import h5py
 import keras
 
+from core.runs import KERAS_SUFFIXES, ModelLoadError
 from models import layers as _layers  # noqa: F401  registers custom layers for loading
 from models.registry import INPUT_SHAPE
-
-MODEL_SUFFIXES = (".h5", ".keras")
-
-
-class ModelLoadError(ValueError):
-    """A model file that is missing, unreadable or not a steering model."""
 
 
 def load_model(path: str | Path) -> keras.Model:
@@ -31,9 +26,9 @@ def load_model(path: str | Path) -> keras.Model:
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"model file not found: {path}")
-    if path.suffix not in MODEL_SUFFIXES:
+    if path.suffix not in KERAS_SUFFIXES:
         raise ModelLoadError(
-            f"expected a Keras model file ({', '.join(MODEL_SUFFIXES)}), got {path.name!r}"
+            f"expected a Keras model file ({', '.join(KERAS_SUFFIXES)}), got {path.name!r}"
         )
     problem = _container_problem(path)
     if problem:

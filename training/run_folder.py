@@ -1,27 +1,16 @@
-"""One folder per training run: created fresh, never reused or overwritten."""
+"""What a training run records about itself: git commit and versions.
+
+The run folder itself is created by :func:`core.runs.create_run_folder` (fresh, never
+reused or overwritten), beside the rest of what a run folder means to every command.
+"""
 
 from __future__ import annotations
 
 import platform
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
-
-
-def create_run_folder(out: Path, arch: str) -> Path:
-    """Create ``out/<YYYYmmdd-HHMMSS>_<arch>``; add ``-2``, ``-3``... if it exists."""
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{arch}"
-    for n in range(1, 1000):
-        folder = out / (stem if n == 1 else f"{stem}-{n}")
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        return folder
-    raise FileExistsError(f"could not create a new run folder named {stem}* in {out}")
 
 
 def git_commit(repo: Path) -> str | None:

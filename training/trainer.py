@@ -22,11 +22,12 @@ import numpy as np
 import models
 from core.outputs import write_json
 from core.recordings import read_recordings
+from core.runs import create_run_folder
 from training.augment import AugmentConfig
 from training.data import DataSettings, TrainingData, TrainSequence, ValidationSequence, prepare
 from training.device_pipeline import AugmentedTraining, scaled_learning_rate
 from training.geometry import SIDE_CAMERA_CORRECTION
-from training.run_folder import create_run_folder, git_commit, versions
+from training.run_folder import git_commit, versions
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import models
-from models.io import ModelLoadError
+from core.runs import ModelLoadError
 
 ARCHS = sorted(models.ARCHITECTURES)
 RNG = np.random.default_rng(0)

@@ -118,7 +118,7 @@ def test_saved_models_agree_and_load_for_serving(run):
 
 
 def test_run_folders_are_never_reused(run, demo):
-    from training.run_folder import create_run_folder
+    from core.runs import create_run_folder
 
     a = create_run_folder(run.parent, "x")
     b = create_run_folder(run.parent, "x")
