@@ -1,6 +1,6 @@
 """Round-trip latency of the drive server, replaying real frames as the simulator does.
 
-    python benchmarks/drive_latency.py [--frames 2000] [--archs eff base] [--output FILE]
+    python -m benchmarks.drive_latency [--frames 2000] [--archs eff base] [--output FILE]
 
 For each architecture a fresh model (latency does not depend on the weights) is
 saved to a temporary ``.keras`` file and served by ``python drive.py MODEL`` in its
@@ -28,12 +28,12 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from drive.process import ServerProcess, free_port  # noqa: E402
-from drive.runtime import Predictor  # noqa: E402
-from drive.simclient import load_driving_log, replay  # noqa: E402
+from drive.process import ServerProcess, free_port
+from drive.runtime import Predictor
+from drive.simclient import load_driving_log, replay
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DATA = ROOT.parent / "shared" / "data" / "udacity"
 WARMUP_FRAMES = 50
@@ -111,7 +111,9 @@ def load_average() -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.drive_latency", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--frames", type=int, default=2000)
     p.add_argument(
         "--reference-frames",
@@ -122,7 +124,12 @@ def main(argv=None) -> int:
     p.add_argument("--archs", nargs="+", default=["eff", "base"])
     p.add_argument("--threads", type=int, default=2, help="drive.py --threads")
     p.add_argument("--no-reference", action="store_true")
-    p.add_argument("--output", type=Path, default=None, help="append a markdown section here")
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "benchmarks" / "drive_latency.md",
+        help="append a markdown section here (default: %(default)s)",
+    )
     p.add_argument("--serve-reference", metavar="MODEL", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--log-every", type=int, default=10**9, help=argparse.SUPPRESS)

@@ -20,7 +20,7 @@ python3 -c "import jax, keras; print('jax', jax.__version__, 'keras', keras.__ve
 D=.gpu/data
 STEP=${STEP:-all}
 if [[ $STEP == all || $STEP == bench ]]; then
-  timeout 300 python3 benchmarks/train_throughput.py --data $D/akbari_lake $D/bsh_t2new_jungle \
+  timeout 300 python3 -m benchmarks.train_throughput --data $D/akbari_lake $D/bsh_t2new_jungle \
     --arch ${BENCH_ARCHS:-pilotnet base eff} --json "$OUT/throughput.json" 2>&1 | grep -v "^I0000\|^W0000" | tee "$OUT/throughput.log"
 fi
 if [[ $STEP == all || $STEP == train ]]; then

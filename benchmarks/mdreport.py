@@ -17,3 +17,34 @@ def prepend_section(path: Path, section: str, title: str) -> None:
         head.rstrip() + "\n\n" + section.rstrip("\n") + "\n" + (sep + rest if sep else ""),
         encoding="utf-8",
     )
+
+
+def machine() -> str:
+    """Date, processor, CPU count, Python and the 1-minute load average, for a section."""
+    import datetime
+    import os
+    import platform
+
+    return (
+        f"{datetime.datetime.now():%Y-%m-%d %H:%M}; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"load average (1 min) {os.getloadavg()[0]:.1f}"
+    )
+
+
+class Echo:
+    """``print`` that also keeps each line, so the printed report is the one written."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, text: str = "", **print_kwargs) -> None:
+        print(text, **print_kwargs)
+        self.lines.append(text)
+
+    def write(self, path: Path, title: str) -> None:
+        """Prepend the lines, as a fenced block under a dated heading, to ``path``."""
+        when, _, rest = machine().partition("; ")
+        body = "\n".join(self.lines).strip("\n")
+        prepend_section(path, f"## {when}\n\n{rest}\n\n```\n{body}\n```\n", title)
+        print(f"wrote {path}")

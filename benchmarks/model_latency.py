@@ -1,6 +1,6 @@
 """Per-frame CPU latency and file sizes of the registered architectures, against ``base``.
 
-    python benchmarks/model_latency.py [--archs base eff eff-slim mnv2 pilotnet]
+    python -m benchmarks.model_latency [--archs base eff eff-slim mnv2 pilotnet]
                                        [--calls 300] [--output benchmarks/model_latency.md]
 
 The CPU half of the slimming study's targets (issue 6): for each architecture a
@@ -36,12 +36,11 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+
+from benchmarks.mdreport import prepend_section
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from benchmarks.mdreport import prepend_section  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "udacity"
 WARMUP = 20
@@ -99,10 +98,17 @@ def time_interleaved(predictors: dict, frames: np.ndarray, calls: int) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.model_latency", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--archs", nargs="+", default=["base", "eff", "eff-slim", "mnv2", "pilotnet"])
     p.add_argument("--calls", type=int, default=300)
-    p.add_argument("--output", type=Path, default=None, help="append a markdown section here")
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "benchmarks" / "model_latency.md",
+        help="add a markdown section here, newest first (default: %(default)s)",
+    )
     args = p.parse_args(argv)
     if "base" not in args.archs:
         args.archs.insert(0, "base")
@@ -164,7 +170,7 @@ def main(argv=None) -> int:
             args.output,
             report,
             "# Model latency and size on the CPU\n\n"
-            "`python benchmarks/model_latency.py --output benchmarks/model_latency.md` "
+            "`python -m benchmarks.model_latency --output benchmarks/model_latency.md` "
             "(see its docstring), newest first.\n",
         )
         print(f"appended to {args.output}", file=sys.stderr)

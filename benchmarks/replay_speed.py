@@ -1,6 +1,6 @@
 """Throughput of ``evaluate.py replay``: the model alone and end to end (JPEG decode + model).
 
-    python benchmarks/replay_speed.py [--archs eff pilotnet base] [--frames 512] [--output FILE]
+    python -m benchmarks.replay_speed [--archs eff pilotnet base] [--frames 512] [--output FILE]
 
 For each architecture a fresh model (throughput does not depend on the weights) is
 saved to a temporary ``.keras`` file and loaded as ``evaluate.py`` loads it. Paths
@@ -29,12 +29,11 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+
+from benchmarks.mdreport import prepend_section
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from benchmarks.mdreport import prepend_section  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "udacity"
 SECONDS = 4.0  # each path is timed for at least this long
@@ -111,9 +110,9 @@ def model_only(arch: str, frames: np.ndarray) -> dict[str, float]:
 
 def end_to_end(arch: str, logs: list[Path]) -> list[dict]:
     import models
+    from core.recordings import read_recording
     from evaluation.inference import load_predictor, resolve_model
     from evaluation.replay import run_replay
-    from training.recordings import read_recording
 
     out = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,7 +134,9 @@ def end_to_end(arch: str, logs: list[Path]) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.replay_speed", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--archs", nargs="+", default=["eff", "pilotnet", "base"])
     p.add_argument("--frames", type=int, default=256, help="in-memory frames for model-only")
     p.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "replay_speed.md")
@@ -143,7 +144,7 @@ def main(argv=None) -> int:
     if args.frames < LARGEST_BATCH:
         p.error(f"--frames must be >= {LARGEST_BATCH} (the largest batch timed), got {args.frames}")
     logging.basicConfig(level=logging.WARNING)
-    from training.recordings import decode_images, read_recording
+    from core.recordings import decode_images, read_recording
 
     logs = [DATA / n for n in ("akbari_lake", "jclc_mountain") if (DATA / n).is_dir()]
     if logs:
@@ -189,7 +190,7 @@ def main(argv=None) -> int:
     prepend_section(
         args.output,
         "\n".join(lines),
-        "# Replay throughput\n\n`python benchmarks/replay_speed.py`, newest first.\n",
+        "# Replay throughput\n\n`python -m benchmarks.replay_speed`, newest first.\n",
     )
     print(f"wrote {args.output}")
     return 0

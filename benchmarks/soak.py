@@ -1,6 +1,6 @@
 """Soak test of the drive server: 10,000 frames, latency and memory per 1,000-frame window.
 
-    python benchmarks/soak.py [--frames 10000] [--window 1000] [--arch base]
+    python -m benchmarks.soak [--frames 10000] [--window 1000] [--arch base]
                               [--browser auto|chromium|socketio|none] [--max-seconds 300]
                               [--output benchmarks/soak.md]
 
@@ -38,15 +38,14 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+
+from drive.browser import find_chromium, open_dashboard
+from drive.process import ServerProcess, free_port
+from drive.simclient import SimulatorClient, load_driving_log
+from drive.stats import percentiles_ms
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from drive.browser import find_chromium, open_dashboard  # noqa: E402
-from drive.process import ServerProcess, free_port  # noqa: E402
-from drive.simclient import SimulatorClient, load_driving_log  # noqa: E402
-from drive.stats import percentiles_ms  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "udacity"
 WARMUP_FRAMES = 200
@@ -244,13 +243,20 @@ def verdict(run: dict) -> tuple[bool, str]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.soak", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--frames", type=int, default=10_000)
     p.add_argument("--window", type=int, default=1000)
     p.add_argument("--arch", default="base")
     p.add_argument("--browser", choices=("auto", "chromium", "socketio", "none"), default="auto")
     p.add_argument("--max-seconds", type=float, default=300.0, help="per run")
-    p.add_argument("--output", type=Path, default=None)
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "benchmarks" / "soak.md",
+        help="append the report here (default: %(default)s)",
+    )
     args = p.parse_args(argv)
     # `kill` (or timeout) still stops the drive.py child through the finally blocks.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

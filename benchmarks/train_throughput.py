@@ -2,8 +2,8 @@
 
 Run on any backend (the GPU machine has JAX, no TensorFlow)::
 
-    KERAS_BACKEND=jax python benchmarks/train_throughput.py --data REC [REC ...]
-    python benchmarks/train_throughput.py            # CPU, generated frames
+    KERAS_BACKEND=jax python -m benchmarks.train_throughput --data REC [REC ...]
+    python -m benchmarks.train_throughput            # CPU, generated frames
 
 For each architecture at batch 256 it prints images/s of
 
@@ -17,7 +17,8 @@ For each architecture at batch 256 it prints images/s of
 - ``model-only``: forward+backward on a device-resident float32 batch, no gather
   (the network's own ceiling),
 
-all in the same process, then writes a JSON of the figures to ``--json``.
+all in the same process, then adds the printed table to ``--output``
+(benchmarks/train_throughput.md, newest first) and a JSON of the figures to ``--json``.
 """
 
 from __future__ import annotations
@@ -26,18 +27,20 @@ import argparse
 import json
 import platform
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
 
 import models
+from benchmarks.mdreport import Echo
 from training.augment import NO_AUGMENT, AugmentConfig, draw
 from training.device_pipeline import AugmentedTraining
 
 
 def frames_for(args) -> np.ndarray:
     if args.data:
-        from training.recordings import decode_images, read_recordings
+        from core.recordings import decode_images, read_recordings
 
         recs = read_recordings(args.data)
         paths = [
@@ -136,7 +139,9 @@ def measure(arch: str, frames: np.ndarray, args) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.train_throughput", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--data", nargs="*", default=[], help="recordings for real frames")
     p.add_argument("--arch", nargs="+", default=["pilotnet", "base", "eff"])
     p.add_argument("--frames", type=int, default=8192)
@@ -145,6 +150,12 @@ def main() -> None:
     p.add_argument("--steps-per-execution", type=int, default=1)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--json", default=None)
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=Path(__file__).with_name("train_throughput.md"),
+        help="results file (default: %(default)s)",
+    )
     args = p.parse_args()
 
     frames = frames_for(args)
@@ -164,12 +175,13 @@ def main() -> None:
         "archs": {},
     }
     cols = ("naive", "device", "device-recovery", "device-noaug", "device-bf16", "model-only")
-    print(f"{keras.backend.backend()} on {device}, batch {args.batch_size}, images/s")
-    print(f"{'arch':10s}" + "".join(f"{c:>14s}" for c in cols) + f"{'x naive':>9s}", flush=True)
+    echo = Echo()
+    echo(f"{keras.backend.backend()} on {device}, batch {args.batch_size}, images/s")
+    echo(f"{'arch':10s}" + "".join(f"{c:>14s}" for c in cols) + f"{'x naive':>9s}", flush=True)
     for arch in args.arch:
         r = measure(arch, frames, args)
         results["archs"][arch] = r
-        print(
+        echo(
             f"{arch:10s}"
             + "".join(f"{r[c]:14,.0f}" for c in cols)
             + f"{r['speedup_vs_naive']:9.1f}",
@@ -178,6 +190,11 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
+    echo.write(
+        args.output,
+        "# Training throughput\n\n`python -m benchmarks.train_throughput` (see its docstring), "
+        "newest first.\n",
+    )
 
 
 if __name__ == "__main__":

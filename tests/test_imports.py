@@ -43,8 +43,7 @@ def project_modules() -> list[str]:
         rel = path.relative_to(ROOT)
         if rel.parts[0] == "tests" or rel.name == "conftest.py":
             continue
-        # benchmarks/ holds scripts (they put the root on sys.path), not a package.
-        packaged = (ROOT / rel.parts[0] / "__init__.py").is_file() or rel.parts[0] == "benchmarks"
+        packaged = (ROOT / rel.parts[0] / "__init__.py").is_file()
         if len(rel.parts) > 1 and not packaged:
             continue
         parts = list(rel.with_suffix("").parts)
