@@ -20,7 +20,6 @@ trainable parameters; docs/slimming.md reports both counts.
 from __future__ import annotations
 
 import keras
-import numpy as np
 from keras import layers
 
 from models.blocks import BN_MOMENTUM, effnet_block
@@ -62,8 +61,9 @@ def effnet_plus() -> keras.Model:
     - The Flatten head of ``effnet`` holds 62,730 of its 88,874 parameters (71%);
       after two blocks a digit is a 7x7 map that global average pooling summarises
       for 1,290 parameters (128 -> 10).
-    - Depthwise kernels start at std sqrt(2/3) (see models/families.py: Keras'
-      he_normal uses 3*channels as the fan-in of a depthwise kernel).
+    - Depthwise kernels start at std sqrt(2/3), as every EffNet block's do
+      (:func:`models.blocks.depthwise_he`: Keras' he_normal uses 3*channels as the
+      fan-in of a depthwise kernel).
     """
     inp, x = _input()
     x = layers.Conv2D(
@@ -74,14 +74,7 @@ def effnet_plus() -> keras.Model:
     for i, (ch_in, ch_out) in enumerate(((32, 64), (64, 128)), start=1):
         x = effnet_block(x, ch_in, ch_out, name=f"block{i}")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    model = keras.Model(inp, layers.Dense(10, name="logits")(x), name="effnet-plus")
-    rng = np.random.default_rng(0)
-    for layer in model.layers:
-        if isinstance(layer, layers.DepthwiseConv2D):
-            shape = tuple(layer.kernel.shape)
-            fan_in = shape[0] * shape[1]  # each output sees kh*kw inputs, not kh*kw*channels
-            layer.kernel.assign(rng.normal(0.0, np.sqrt(2.0 / fan_in), shape).astype("float32"))
-    return model
+    return keras.Model(inp, layers.Dense(10, name="logits")(x), name="effnet-plus")
 
 
 NETS = {"baseline": baseline, "effnet": effnet, "effnet-plus": effnet_plus}

@@ -16,7 +16,7 @@ import keras
 from keras import layers
 
 from models.architectures import SEED_PRE
-from models.blocks import BN_MOMENTUM, effnet_block, frame_input, preprocess
+from models.blocks import BN_MOMENTUM, depthwise_he, effnet_block, frame_input, preprocess
 from models.registry import register
 
 # He initialisation everywhere (models/blocks.py: Glorot shrank the signal ~4x per
@@ -108,18 +108,12 @@ def inverted_residual(x, expansion: int, filters: int, *, strides: int, name: st
             c_in * expansion, 1, use_bias=False, kernel_initializer=INIT, name=f"{name}_expand"
         )(x)
         x = _bn_act(x, f"{name}_expand", act="relu6")
-    # He for a depthwise kernel: Keras computes its fan-in as 3*3*channels (the kernel
-    # is stored as (3, 3, channels, 1)) although each output sees only 3*3 inputs, so
-    # "he_normal" starts it sqrt(channels) too small (measured on models.blocks'
-    # effnet_block: the untrained eff's activations shrink ~30x per block, to 1e-9 at
-    # the head). Scaling by the channel count restores std sqrt(2 / 9).
-    dw_init = keras.initializers.VarianceScaling(2.0 * x.shape[-1], "fan_in", "truncated_normal")
     x = layers.DepthwiseConv2D(
         3,
         strides=strides,
         padding="same",
         use_bias=False,
-        depthwise_initializer=dw_init,
+        depthwise_initializer=depthwise_he(3 * 3, truncated=True),
         name=f"{name}_dw",
     )(x)
     x = _bn_act(x, f"{name}_dw", act="relu6")
