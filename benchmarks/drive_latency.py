@@ -30,8 +30,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from drive.process import ServerProcess, free_port
-from drive.runtime import Predictor
 from drive.simclient import load_driving_log, replay
+from serving import Predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,8 +58,8 @@ def serve_reference(model_path: str, port: int, log_every: int) -> int:
     """The reference server: same transport and handler, ``model.predict`` per frame."""
     import logging
 
-    from drive.runtime import _load_keras
     from drive.server import DriveServer
+    from serving.runtime import _load_keras
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     model = _load_keras(Path(model_path))

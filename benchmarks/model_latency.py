@@ -8,9 +8,9 @@ fresh model (latency and size do not depend on the weights; the int8 calibration
 does, which is why its error against float is measured on trained models by
 ``export.py``, not here) is converted the way the drive server serves it:
 
-- float32 LiteRT (``drive.runtime.convert_to_litert``), and full-integer int8
-  LiteRT calibrated on 100 real centre frames (``export.convert.to_tflite``);
-- latency: ``drive.runtime.LiteRTPredictor.predict`` on real frames (the server's
+- float32 LiteRT (``serving.convert.to_tflite``), and full-integer int8
+  LiteRT calibrated on 100 real centre frames (the same ``to_tflite``);
+- latency: ``serving.runtime.LiteRTPredictor.predict`` on real frames (the server's
   fastest path, batch 1), 1 and 2 threads, median and p99 of ``--calls`` calls after
   20 warm-up calls; the architectures are interleaved call by call, so a burst of
   load from other jobs hits all of them alike;
@@ -54,16 +54,15 @@ def frames_for(n: int) -> tuple[np.ndarray, str]:
 
         fs = recording_frames(logs, n)
         return fs.frames, fs.source
-    from drive.runtime import probe_frames
+    from serving import probe_frames
 
     return probe_frames(n), "generated probe frames"
 
 
 def convert(arch: str, calibration: np.ndarray) -> dict:
     import models
-    from drive.runtime import convert_to_litert
     from evaluation.macs import total_macs
-    from export.convert import to_tflite
+    from serving import to_tflite
 
     model = models.build_model(arch)
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,7 +73,7 @@ def convert(arch: str, calibration: np.ndarray) -> dict:
         "arch": arch,
         "params": model.count_params(),
         "macs": total_macs(model),
-        "float": convert_to_litert(model),
+        "float": to_tflite(model),
         "int8": to_tflite(model, quantize="int8", calibration=calibration),
     }
 
@@ -113,7 +112,7 @@ def main(argv=None) -> int:
     if "base" not in args.archs:
         args.archs.insert(0, "base")
 
-    from drive.runtime import LiteRTPredictor
+    from serving.runtime import LiteRTPredictor
 
     frames, source = frames_for(200)
     calibration, evaluation = frames[::2], frames[1::2]
@@ -143,7 +142,7 @@ def main(argv=None) -> int:
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; load average (1 min) {load_before[0]:.1f} before, "
         f"{load_after[0]:.1f} after; frames: {source}; {args.calls} calls per model and "
-        "thread count, interleaved; LiteRT batch 1 through drive.runtime.LiteRTPredictor.",
+        "thread count, interleaved; LiteRT batch 1 through serving.runtime.LiteRTPredictor.",
         "",
         "| arch | params | % base | MACs | % base | .keras KB | float KB | int8 KB | "
         "int8/.keras | int8/float | "

@@ -84,8 +84,8 @@ def model_only(arch: str, frames: np.ndarray) -> dict[str, float]:
     import tensorflow as tf
 
     import models
-    from drive.runtime import convert_to_litert
-    from evaluation.inference import load_predictor, predict_frames, resolve_model
+    from evaluation.inference import load_predictor, resolve_model
+    from serving import to_tflite
 
     model = models.build_model(arch)
     rates = {}
@@ -96,9 +96,9 @@ def model_only(arch: str, frames: np.ndarray) -> dict[str, float]:
         for threads in (1, 2):
             pred = load_predictor(spec, "auto", threads)
             rates[f"litert b1 t{threads}"] = _rate(
-                lambda x, p=pred: predict_frames(p, x), frames, 1, f"t{threads}"
+                lambda x, p=pred: p.predict_batch(x), frames, 1, f"t{threads}"
             )
-    blob = convert_to_litert(model)
+    blob = to_tflite(model)
     rates["litert b32 t2"] = _rate(litert_batched(blob, 32, 2), frames, 32)
     fn = tf.function(
         lambda x: model(tf.cast(x, tf.float32), training=False),
@@ -153,7 +153,7 @@ def main(argv=None) -> int:
         frames = decode_images(rec.centre_paths[pick], progress=False)
         source = f"{rec.name} ({args.frames} centre frames)"
     else:
-        from drive.runtime import probe_frames
+        from serving import probe_frames
 
         frames, source = probe_frames(args.frames), "generated probe frames"
     load = os.getloadavg()[0]

@@ -2,9 +2,9 @@
 
 - :class:`drive.server.DriveServer`: the socket.io server (simulator and modern
   clients), PI throttle, recording, latency logging.
-- :func:`drive.runtime.load_predictor` -> :class:`drive.runtime.Predictor`: a model
-  file or run folder behind one ``predict(frame) -> float`` (LiteRT, ONNX Runtime or
-  a compiled Keras call).
+- :func:`serving.load` -> :class:`serving.Predictor`, the runtime every command shares:
+  a model file or run folder behind one ``predict(frame) -> float`` (LiteRT, ONNX
+  Runtime or a compiled Keras call).
 - :class:`drive.simclient.SimulatorClient`, :func:`drive.simclient.replay`: a client
   that speaks the simulator's protocol byte for byte.
 - :class:`drive.extras.ExtrasReader`, :class:`drive.quality.DrivingQuality`: the extra

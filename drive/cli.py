@@ -17,6 +17,7 @@ log = logging.getLogger("drive")
 
 def build_parser() -> argparse.ArgumentParser:
     from drive.server import DEFAULT_HOST, DEFAULT_PORT
+    from serving import RUNTIMES
 
     p = argparse.ArgumentParser(
         prog="drive.py",
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--runtime",
-        choices=("auto", "keras", "tflite", "onnx"),
+        choices=RUNTIMES,
         default="auto",
         help="auto (default): .tflite/.onnx as they are, Keras models converted to LiteRT in "
         "memory with a parity check (compiled Keras call if that fails); keras: compiled "
@@ -109,13 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from drive.recorder import Recorder, RecordingFolderError
-    from drive.runtime import ModelLoadError, load_predictor
     from drive.server import DriveServer
+    from serving import ModelLoadError, load
 
     if refused(args):
         return 2
     try:
-        predictor = load_predictor(args.model, args.runtime, threads=args.threads)
+        predictor = load(args.model, args.runtime, threads=args.threads)
     except ModelLoadError as exc:
         log.error("cannot serve %s: %s", args.model, exc)
         return 2

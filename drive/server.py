@@ -44,10 +44,10 @@ from drive.protocol import TelemetryError, parse_telemetry, steer_payload
 from drive.quality import DrivingQuality
 from drive.ratelimit import RateLimitedWarnings, reason_key
 from drive.recorder import Recorder
-from drive.runtime import Predictor
 from drive.socketio_compat import ImplicitConnectServer, install_websocket, stock_websocket
 from drive.stats import LatencyStats
 from drive.transport import InlineWebSocket, direct_sender
+from serving import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class _Answer:
 
 
 class DriveServer:
-    """Serves a :class:`~drive.runtime.Predictor` to simulator clients.
+    """Serves a :class:`~serving.Predictor` to simulator clients.
 
     ``port=0`` picks a free port (read it back from :attr:`port`); an address that
     cannot be bound raises :class:`ServerBindError` (an ``OSError``). Use

@@ -57,12 +57,16 @@ def _common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
 
 
 def _runtime(p: argparse.ArgumentParser) -> None:
+    from serving import RUNTIMES
+
     p.add_argument(
         "--runtime",
-        choices=("auto", "keras", "tflite"),
+        choices=RUNTIMES,
         default="auto",
-        help="inference path (default auto: LiteRT converted in memory with a parity "
-        "check, else the compiled Keras call), as drive.py serves it",
+        help="inference path, as drive.py serves it (default auto: .tflite/.onnx files as "
+        "they are, Keras models converted to LiteRT in memory with a parity check, else "
+        "the compiled Keras call; keras: the compiled Keras call; tflite: LiteRT or fail; "
+        "onnx: an .onnx file)",
     )
     p.add_argument(
         "--threads",
@@ -164,7 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run MODEL over every centre frame of the logs; write "
         "per-frame predictions, metrics and plots.",
     )
-    p.add_argument("model", metavar="MODEL", help=".h5/.keras file or a training run folder")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="model file (.keras, .h5, .tflite, .onnx) or a training run folder",
+    )
     p.add_argument("logs", nargs="+", metavar="LOG", help="driving_log.csv or its folder")
     p.add_argument("--worst", type=_count(0), default=12, help="frames in the worst-frame gallery")
     _runtime(p)
@@ -179,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "model",
         metavar="MODEL",
-        help=".h5/.keras file or run folder (with --via-server: only a label)",
+        help="model file (.keras, .h5, .tflite, .onnx) or run folder (with --via-server: "
+        "only a label)",
     )
     p.add_argument("logs", nargs="+", metavar="LOG", help="driving_log.csv or its folder")
     _closed_loop_options(p)
@@ -452,13 +461,15 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    from core.runs import KERAS_SUFFIXES
     from evaluation import compare
     from evaluation.closed_loop_run import build_references
     from evaluation.inference import resolve_model
     from evaluation.outputs import prepare_out_dir
     from sim.camera import Camera
 
-    specs = [resolve_model(m) for m in args.models]
+    # Keras models only: the table counts their parameters and MACs layer by layer.
+    specs = [resolve_model(m, KERAS_SUFFIXES) for m in args.models]
     out = prepare_out_dir(args.out, overwrite=args.overwrite)
     recordings = _read_logs(args.logs) if args.logs else []
     refs = (
@@ -531,18 +542,15 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args)
-    from drive.runtime import ModelLoadError
-
     from core.recordings import ImageError, RecordingError
+    from core.runs import ModelLoadError
     from evaluation.calibrate import CalibrationError
-    from evaluation.inference import ModelArgumentError
     from evaluation.outputs import OutputFolderError
     from evaluation.robustness_report import RobustnessReportError
 
     try:
         return COMMANDS[args.command](args)
     except (
-        ModelArgumentError,
         ModelLoadError,
         OutputFolderError,
         RecordingError,

@@ -4,7 +4,7 @@ For every model: parameters (trainable/total), multiply-accumulates per frame
 (:mod:`evaluation.macs`, with a per-layer profile), file sizes (``.h5`` without and
 with Adam optimizer state, ``.keras``; re-saved so every model is measured the same
 way), CPU latency per frame at batch 1 on the fastest path the drive server has
-(:func:`drive.runtime.load_predictor`: LiteRT, else a compiled Keras call), the
+(:func:`serving.load`: LiteRT, else a compiled Keras call), the
 run's validation MSE, open-loop replay MAE and closed-loop autonomy on the given
 logs. Writes ``report.md``, ``compare.json``, ``profiles.md`` and bar charts plus
 an accuracy-vs-MACs scatter.
@@ -106,13 +106,12 @@ def compare_models(
     threads: int | None = 2,
     progress: bool = True,
 ) -> list[dict]:
-    from drive.runtime import probe_frames
-
     import models
     from core.recordings import decode_images
     from evaluation.closed_loop import LoopConfig
     from evaluation.policies import ModelPolicy
     from evaluation.replay import run_replay
+    from serving import probe_frames
 
     if recordings:
         r0 = recordings[0]

@@ -125,16 +125,15 @@ def run_rounds(
     ``selection`` (the first run's :class:`evaluation.selection.ClosedLoopSelection`,
     needed when ``config.closed_loop_every`` > 0) choosing each round's checkpoint.
     Returns one row per round (run folder, states, closed-loop figures)."""
-    import json
     from dataclasses import replace
     from pathlib import Path
 
-    from drive.runtime import KerasPredictor
-
     import models
     from core.recordings import read_recordings
+    from core.runs import read_config
     from evaluation.closed_loop_run import build_references
     from evaluation.policies import ModelPolicy
+    from serving.runtime import KerasPredictor
     from training.trainer import train
 
     if rounds < 0:
@@ -151,7 +150,7 @@ def run_rounds(
     refs = build_references(read_recordings(train_paths), loop.camera, progress=progress)
 
     def row(run, r, states, drove):
-        cfg = json.loads((Path(run) / "config.json").read_text())
+        cfg = read_config(run)
         return {
             "round": r,
             "run": str(run),

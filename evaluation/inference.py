@@ -1,6 +1,6 @@
 """Models in, steering out: resolving MODEL arguments and running frames through them.
 
-Inference goes through :mod:`drive.runtime` (the drive server's ``Predictor``), so
+Inference goes through :mod:`serving` (the runtime the drive server runs), so
 evaluation measures exactly what the server runs: a Keras model converted to
 LiteRT in memory with a parity check against ``model.predict``, or the compiled
 Keras call when conversion fails. On this 2-core CPU LiteRT with two threads and
@@ -23,17 +23,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from core.runs import MODEL_SUFFIXES, config_path, read_config
+from core.runs import resolve_model as resolve_file
+
 logger = logging.getLogger(__name__)
 
-MODEL_SUFFIXES = (".h5", ".keras")
 #: Frames decoded per chunk while the previous chunk runs through the model:
 #: 256 frames are 39 MB of uint8, small next to the recording, large enough that
 #: the decode pool stays busy.
 CHUNK_FRAMES = 256
-
-
-class ModelArgumentError(ValueError):
-    """A MODEL argument that is neither a model file nor a run folder."""
 
 
 @dataclass(frozen=True)
@@ -50,42 +48,26 @@ class ModelSpec:
         return self.config.get("arch")
 
 
-def resolve_model(arg: str | os.PathLike) -> ModelSpec:
-    """A ``.h5``/``.keras`` file or a training run folder (``model.keras`` preferred)."""
-    from drive.runtime import ModelLoadError, resolve_model_path
-
+def resolve_model(arg: str | os.PathLike, suffixes: tuple[str, ...] = MODEL_SUFFIXES) -> ModelSpec:
+    """A model file (``.h5``, ``.keras``, ``.tflite``, ``.onnx``, or only ``suffixes``) or
+    a training run folder (``model.keras`` preferred): :func:`core.runs.resolve_model`
+    and its run config (:func:`core.runs.read_config`)."""
     path = Path(arg)
-    if not path.exists():
-        raise ModelArgumentError(
-            f"MODEL {path} does not exist: expected a .h5/.keras file or a run folder "
-            "holding model.keras or model.h5"
-        )
-    try:
-        model_path, config = resolve_model_path(path)
-    except ModelLoadError as exc:
-        raise ModelArgumentError(f"{exc}: expected a .h5/.keras file or a run folder") from exc
-    if model_path.suffix.lower() not in MODEL_SUFFIXES:
-        raise ModelArgumentError(
-            f"MODEL {model_path}: expected a .h5 or .keras file or a run folder, "
-            f"got a {model_path.suffix or 'suffix-less'} file"
-        )
+    model_path = resolve_file(path, suffixes)
+    config = read_config(model_path)
     run_dir = path if path.is_dir() else None
     label = path.name if run_dir is not None else model_path.stem
-    if (
-        run_dir is None
-        and model_path.stem == "model"
-        and (model_path.parent / "config.json").is_file()
-    ):
+    if run_dir is None and model_path.stem == "model" and config_path(model_path).is_file():
         run_dir, label = model_path.parent, model_path.parent.name
     return ModelSpec(path=model_path, label=label, config=config, run_dir=run_dir)
 
 
 def load_predictor(spec: ModelSpec, runtime: str = "auto", threads: int | None = 2):
-    """The drive server's :class:`drive.runtime.Predictor` for ``spec`` (warmed up)."""
-    from drive.runtime import load_predictor as _load
+    """The drive server's :class:`serving.Predictor` for ``spec`` (warmed up)."""
+    from serving import load
 
     start = time.perf_counter()
-    predictor = _load(spec.path, runtime, threads=threads)
+    predictor = load(spec.path, runtime, threads=threads)
     logger.info(
         "loaded %s as %s in %.1f s (parity max |diff| %s)",
         spec.path,
@@ -94,14 +76,6 @@ def load_predictor(spec: ModelSpec, runtime: str = "auto", threads: int | None =
         predictor.info.get("parity_max_abs_diff", "n/a"),
     )
     return predictor
-
-
-def predict_frames(predictor, frames: np.ndarray) -> np.ndarray:
-    """Steering for (N, 160, 320, 3) uint8 frames, float32 (N,)."""
-    out = np.empty(len(frames), dtype=np.float32)
-    for i, frame in enumerate(frames):
-        out[i] = predictor.predict(frame)
-    return out
 
 
 @dataclass
@@ -154,7 +128,7 @@ def predict_paths(
             nxt = lo + chunk
             pending = pool.submit(decode, nxt) if nxt < len(paths) else None
             t0 = time.perf_counter()
-            out[lo : lo + len(frames)] = predict_frames(predictor, frames)
+            out[lo : lo + len(frames)] = predictor.predict_batch(frames)
             timing.infer_s += time.perf_counter() - t0
             bar.update(len(frames))
     timing.frames += len(paths)

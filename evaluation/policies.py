@@ -35,7 +35,7 @@ class Policy:
 
 
 class ModelPolicy(Policy):
-    """A :class:`drive.runtime.Predictor` called in-process, one frame at a time."""
+    """A :class:`serving.Predictor` called in-process, one frame at a time."""
 
     def __init__(self, predictor, name: str = "model"):
         self.predictor = predictor

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from evaluation.corruptions import CORRUPTIONS, INTENSITIES, corrupt, corrupt_batch
-from evaluation.inference import CHUNK_FRAMES, predict_frames
+from evaluation.inference import CHUNK_FRAMES
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +107,12 @@ def open_loop(predictor, recordings, plan: Plan, *, progress: bool = True) -> li
 
                 pending = pool.submit(work, 0) if conditions else None
                 hi = lo + len(part)
-                log.clean[lo:hi] = predict_frames(predictor, frames)
+                log.clean[lo:hi] = predictor.predict_batch(frames)
                 bar.update(len(part))
                 for k, cond in enumerate(conditions):
                     bad = pending.result()
                     pending = pool.submit(work, k + 1) if k + 1 < len(conditions) else None
-                    log.preds[cond][lo:hi] = predict_frames(predictor, bad)
+                    log.preds[cond][lo:hi] = predictor.predict_batch(bad)
                     bar.set_postfix_str(f"{rec.name} {cond[0]} {cond[1]}", refresh=False)
                     bar.update(len(part))
             out.append(log)
@@ -248,7 +248,11 @@ def add_parser(sub) -> None:
         "measure the open-loop steering change and error, and closed-loop interventions on "
         "the synthesised views; write robustness.md/.json, heat maps and corruptions.png.",
     )
-    p.add_argument("model", metavar="MODEL", help=".h5/.keras file or a training run folder")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="model file (.keras, .h5, .tflite, .onnx) or a training run folder",
+    )
     p.add_argument("logs", nargs="+", metavar="LOG", help="driving_log.csv or its folder")
     names = ", ".join(CORRUPTIONS)
     p.add_argument("--corruptions", default="all", help=f"comma list or all (default): {names}")

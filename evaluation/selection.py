@@ -87,7 +87,7 @@ class ClosedLoopSelection(keras.callbacks.Callback):
         first when they differ), and the run's epoch budget (the last is always driven).
         Each run attaches anew and starts with no best score, so one selection (and its
         references) serves several runs, such as DAgger's rounds."""
-        from drive.runtime import KerasPredictor
+        from serving.runtime import KerasPredictor
 
         self.served, self.inner, self.path, self.epochs = served, inner, path, epochs
         self.policy = ModelPolicy(KerasPredictor(served), "training")

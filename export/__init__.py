@@ -5,7 +5,7 @@ RGB pixels 0..255 (float32; **uint8** for int8 TFLite, scale 1 and zero point 0,
 decoded frame goes in as it is); output ``(N, 1)`` float32 steering.
 
 CLI: ``python export.py MODEL --to tflite|onnx [--quantize int8|float16] [--out PATH]``.
-``load_runtime(path).predict(frames)`` runs an export for parity checks.
+Exports run through the one serving runtime: ``serving.load(path).predict_batch(frames)``.
 """
 
 from export.convert import (
@@ -18,7 +18,6 @@ from export.convert import (
     write_new,
 )
 from export.frames import FramesError, FrameSet, recording_frames, synthetic_frames
-from export.runtime import RuntimeLoadError, load_runtime
 
 __all__ = [
     "FORMATS",
@@ -26,9 +25,7 @@ __all__ = [
     "ExportError",
     "FrameSet",
     "FramesError",
-    "RuntimeLoadError",
     "convert",
-    "load_runtime",
     "recording_frames",
     "synthetic_frames",
     "to_onnx",

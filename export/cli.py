@@ -10,7 +10,6 @@ loaded back with LiteRT/onnxruntime and compared with Keras ``predict``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -21,9 +20,17 @@ from pathlib import Path
 import numpy as np
 
 import models
+from core.runs import (
+    EXPORT_SUFFIXES,
+    KERAS_SUFFIXES,
+    ModelLoadError,
+    config_path,
+    read_config,
+    resolve_model,
+)
 from export.convert import FORMATS, QUANTIZATIONS, ExportError, convert, write_new
 from export.frames import FramesError, FrameSet, recording_frames, synthetic_frames
-from export.runtime import RuntimeLoadError, load_runtime
+from serving import load
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +39,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_SAMPLES = 300
 #: Calls timed at batch 1; the median of a few hundred is stable to about 0.1 ms here.
 TIMING_CALLS = 300
-RUN_MODEL_NAMES = ("model.keras", "model.h5")
-MODEL_SUFFIXES = (".keras", ".h5")
 
 
 @dataclass(frozen=True)
@@ -47,36 +52,12 @@ class Source:
 
 def resolve_source(model: str | os.PathLike) -> Source:
     """A model file or a run folder -> the Keras file and the run's data folders."""
-    path = Path(model)
-    if path.is_dir():
-        found = [path / n for n in RUN_MODEL_NAMES if (path / n).is_file()]
-        if not found:
-            listing = ", ".join(sorted(p.name for p in path.iterdir())[:8]) or "nothing"
-            raise ExportError(
-                f"run folder {path} holds no model: expected {' or '.join(RUN_MODEL_NAMES)}, "
-                f"found {listing}"
-            )
-        model_file = found[0]
-    elif path.is_file():
-        if path.suffix not in MODEL_SUFFIXES:
-            raise ExportError(
-                f"expected a Keras model ({', '.join(MODEL_SUFFIXES)}) or a run folder, "
-                f"got {path.name!r}"
-            )
-        model_file = path
-    else:
-        raise ExportError(
-            f"model not found: {path} (expected a {'/'.join(MODEL_SUFFIXES)} file or a run "
-            f"folder holding {' or '.join(RUN_MODEL_NAMES)})"
-        )
-    config_file = model_file.parent / "config.json"
+    model_file = resolve_model(model, KERAS_SUFFIXES)
+    config = read_config(model_file)
+    config_file = config_path(model_file) if config_path(model_file).is_file() else None
     data: tuple[str, ...] = ()
-    if config_file.is_file():
-        try:
-            config = json.loads(config_file.read_text())
-        except (OSError, ValueError) as exc:
-            raise ExportError(f"cannot read run config {config_file}: {exc}") from exc
-        raw = config.get("data", []) if isinstance(config, dict) else []
+    if config:
+        raw = config.get("data", [])
         if isinstance(raw, str):
             raw = [raw]
         if not isinstance(raw, list) or not all(isinstance(d, str) for d in raw):
@@ -84,8 +65,6 @@ def resolve_source(model: str | os.PathLike) -> Source:
                 f'{config_file}: expected "data" to be a list of recording folders, got {raw!r}'
             )
         data = tuple(raw)
-    else:
-        config_file = None
     return Source(model_file, data, config_file)
 
 
@@ -132,15 +111,14 @@ def pick_frames(
         return None, synthetic_frames(samples)
 
 
-def median_ms(runtime, frame: np.ndarray, calls: int = TIMING_CALLS) -> float:
-    """Median wall time of ``runtime.predict`` on one frame (batch 1), after a warm-up."""
-    batch = frame[None]
+def median_ms(predictor, frame: np.ndarray, calls: int = TIMING_CALLS) -> float:
+    """Median wall time of ``predictor.predict`` on one frame (batch 1), after a warm-up."""
     for _ in range(10):
-        runtime.predict(batch)
+        predictor.predict(frame)
     times = np.empty(calls)
     for i in range(calls):
         start = time.perf_counter()
-        runtime.predict(batch)
+        predictor.predict(frame)
         times[i] = time.perf_counter() - start
     return float(np.median(times) * 1e3)
 
@@ -199,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # "Assets written to" lines
     try:
         return run(args)
-    except (ExportError, FramesError, RuntimeLoadError) as exc:
+    except (ExportError, FramesError, ModelLoadError) as exc:
         print(f"export.py: error: {exc}", file=sys.stderr)
         return 2
 
@@ -230,11 +208,11 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     write_new(out, content, overwrite=args.overwrite)
 
-    runtime = load_runtime(out)
+    predictor = load(out, threads=os.cpu_count() or 1, suffixes=EXPORT_SUFFIXES)
     expected = model.predict(check.frames.astype(np.float32), batch_size=32, verbose=0)
-    got = runtime.predict(check.frames)
+    got = predictor.predict_batch(check.frames)
     stats = parity(expected, got)
-    ms = median_ms(runtime, check.frames[0])
+    ms = median_ms(predictor, check.frames[0])
 
     kind = args.quantize or "float32"
     print(f"exported {source.model_file} -> {out} ({args.to}, {kind}, {seconds:.1f} s)")
@@ -249,6 +227,6 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"  latency: {ms:.2f} ms per frame at batch 1 (median of {TIMING_CALLS} calls, "
-        f"{runtime.threads} threads, input {runtime.input_dtype.name})"
+        f"{predictor.info['threads']} threads, input {predictor.input_dtype.name})"
     )
     return 0

@@ -21,7 +21,7 @@ import models
 from export.cli import DEFAULT_SAMPLES, median_ms, parity, resolve_source
 from export.convert import FORMATS, convert, to_tflite
 from export.frames import recording_frames
-from export.runtime import load_runtime
+from serving import load
 
 #: (label, format, quantize, int8 input type)
 VARIANTS = (
@@ -60,12 +60,12 @@ def report(run: str, frames: np.ndarray, steering: np.ndarray, samples: int) -> 
             else:
                 content = convert(model, fmt, quantize=quantize, calibration=calibration)
             path.write_bytes(content)
-            runtime = load_runtime(path)
-            got = runtime.predict(frames)
+            predictor = load(path, threads=os.cpu_count() or 1)
+            got = predictor.predict_batch(frames)[:, None]
             stats = parity(expected, got)
             p99 = float(np.percentile(np.abs(got - expected), 99))
             export_mae = float(np.abs(got[:, 0] - steering).mean())
-            ms = median_ms(runtime, frames[0])
+            ms = median_ms(predictor, frames[0])
             rows.append(
                 f"| {model.name} | {label} | {stats['mae']:.2g} | {p99:.2g} | "
                 f"{stats['max_abs']:.2g} | {stats['mae_over_std']:.3f} | "

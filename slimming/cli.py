@@ -154,14 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_input(arg: str) -> tuple[Path, dict, Path | None]:
     """(model file, run config, config file) for a model file or run folder."""
-    from evaluation.inference import ModelArgumentError, resolve_model
+    from core.runs import KERAS_SUFFIXES, config_path, read_config, resolve_model
 
-    try:
-        model_file, config = (spec := resolve_model(arg)).path, spec.config
-    except ModelArgumentError as exc:
-        raise SlimError(str(exc)) from exc
-    config_file = model_file.parent / "config.json"
-    return model_file, config, config_file if config_file.is_file() else None
+    model_file = resolve_model(arg, KERAS_SUFFIXES)  # ModelLoadError: main reports it
+    config_file = config_path(model_file)
+    return model_file, read_config(model_file), config_file if config_file.is_file() else None
 
 
 def default_out(model_arg: str, model_file: Path) -> Path:
@@ -188,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from core.recordings import ImageError, RecordingError
-    from models.io import ModelLoadError
+    from core.runs import ModelLoadError
     from slimming.convert import ConversionError
 
     try:

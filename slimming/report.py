@@ -40,18 +40,13 @@ def litert_predictors(models: dict[str, Any], threads: int | None = 1) -> dict[s
     Returns ``{label: predictor}``, or ``{label: error message}`` where it failed (e.g.
     the JAX backend without TensorFlow).
     """
-    from drive.runtime import (
-        LiteRTPredictor,
-        check_parity,
-        convert_to_litert,
-        probe_frames,
-    )
+    from serving.runtime import LiteRTPredictor, check_parity, probe_frames, to_tflite
 
     out: dict[str, Any] = {}
     frames = probe_frames(4)
     for label, model in models.items():
         try:
-            content = convert_to_litert(model)
+            content = to_tflite(model)
             predictor = LiteRTPredictor(content, threads=threads, source=label)
             reference = model.predict(frames.astype(np.float32), verbose=0, batch_size=4)
             predictor.info["parity_max_abs_diff"] = check_parity(predictor, reference, frames)
@@ -367,7 +362,7 @@ def markdown(report: dict) -> str:
     if "load_average" in lat:
         la = lat["load_average"]
         out.append(
-            f"\nLatency: the project's LiteRT path (`drive.runtime.convert_to_litert` + "
+            f"\nLatency: the project's LiteRT path (`serving.convert.to_tflite` + "
             f"`LiteRTPredictor`, {lat.get('converted', {}).get('threads', '?')} thread), "
             f"one real validation frame, {lat.get('original', {}).get('calls', '?')} calls "
             f"per model in {LATENCY_ROUNDS} alternating rounds; 1-minute load average "

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from drive.runtime import Predictor
+from serving import Predictor
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "udacity"
 

@@ -221,10 +221,10 @@ def test_page_updates_in_headless_chromium(tmp_path, tiny_keras_path):
     chromium = find_chromium()
     if chromium is None:
         pytest.skip("needs Debian's chromium (apt-get install chromium)")
-    from drive.runtime import load_predictor
+    from serving import load
 
     replay = _recording(tmp_path / "rec", n=8)
-    predictor = load_predictor(tiny_keras_path)
+    predictor = load(tiny_keras_path)
     srv = DriveServer(predictor, port=0, replay_folder=replay).start()
     ARTIFACTS.mkdir(exist_ok=True)
     try:

@@ -1,4 +1,5 @@
-"""Loading models for serving: every format behind one Predictor, failures before listening."""
+"""Loading models for serving (``serving.load``): every format behind one Predictor, failures
+before listening."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ import pytest
 from drive_testkit import tiny_model
 
 import models
-from drive import runtime
-from drive.runtime import (
+from core.runs import ModelLoadError
+from serving import runtime
+from serving.runtime import (
     KerasPredictor,
     LiteRTPredictor,
-    ModelLoadError,
     OnnxPredictor,
-    convert_to_litert,
-    load_predictor,
+    load,
     probe_frames,
+    to_tflite,
 )
 
 FRAMES = probe_frames(3, seed=7)
@@ -34,7 +35,7 @@ def reference(model) -> np.ndarray:
 def test_auto_converts_keras_to_litert_with_parity(tiny_keras_path):
     import keras
 
-    p = load_predictor(tiny_keras_path, threads=1)
+    p = load(tiny_keras_path, threads=1)
     assert isinstance(p, LiteRTPredictor)
     assert p.info["arch"] == "tiny" and p.info["params"] > 0
     assert p.info["parity_max_abs_diff"] <= runtime.PARITY_ATOL
@@ -49,7 +50,7 @@ def test_keras_runtime_is_a_compiled_call_matching_predict(tmp_path):
     model = tiny_model()
     path = tmp_path / "model.h5"
     model.save(path)
-    p = load_predictor(path, "keras")
+    p = load(path, "keras")
     assert isinstance(p, KerasPredictor) and p.name == "keras-tf.function"
     np.testing.assert_allclose(p.predict_batch(FRAMES), reference(model), atol=1e-5)
 
@@ -60,22 +61,22 @@ def test_run_folder_prefers_keras_and_reads_config(tmp_path, tiny_keras_path):
     shutil.copy(tiny_keras_path, run / "model.keras")
     tiny_model().save(run / "model.h5")
     (run / "config.json").write_text(json.dumps({"arch": "tiny", "best_val_mse": 0.0123}))
-    p = load_predictor(run, warm_up=False)
+    p = load(run, warm_up=False)
     assert p.info["source"].endswith("model.keras")
     assert p.info["best_val_mse"] == 0.0123 and p.info["config"]["arch"] == "tiny"
     (run / "model.keras").unlink()
-    assert load_predictor(run, warm_up=False).info["source"].endswith("model.h5")
+    assert load(run, warm_up=False).info["source"].endswith("model.h5")
 
 
 def test_tflite_file_is_served_as_it_is(tmp_path):
     model = tiny_model()
     path = tmp_path / "model.tflite"
-    path.write_bytes(convert_to_litert(model))
-    p = load_predictor(path)
+    path.write_bytes(to_tflite(model))
+    p = load(path)
     assert isinstance(p, LiteRTPredictor) and "warm_ms" in p.info
     np.testing.assert_allclose(p.predict_batch(FRAMES), reference(model), atol=1e-5)
     with pytest.raises(ModelLoadError, match="runtime"):
-        load_predictor(path, "keras")
+        load(path, "keras")
 
 
 def test_onnx_file_is_served(tmp_path):
@@ -102,30 +103,30 @@ def test_onnx_file_is_served(tmp_path):
     model.ir_version = 8
     path = tmp_path / "model.onnx"
     onnx.save(model, path)
-    p = load_predictor(path, threads=1)
+    p = load(path, threads=1)
     assert isinstance(p, OnnxPredictor)
     assert p.predict(FRAMES[0]) == pytest.approx(FRAMES[0].mean() / 255, rel=1e-5)
     (tmp_path / "bad.onnx").write_bytes(b"not a protobuf")
     with pytest.raises(ModelLoadError, match="not a loadable .onnx"):
-        load_predictor(tmp_path / "bad.onnx")
+        load(tmp_path / "bad.onnx")
 
 
 def test_conversion_failure_falls_back_to_keras(tiny_keras_path, monkeypatch, caplog):
     def broken(model):
         raise RuntimeError("converter exploded")
 
-    monkeypatch.setattr(runtime, "convert_to_litert", broken)
-    p = load_predictor(tiny_keras_path, "auto", warm_up=False)
+    monkeypatch.setattr(runtime, "to_tflite", broken)
+    p = load(tiny_keras_path, "auto", warm_up=False)
     assert isinstance(p, KerasPredictor)
     assert "converter exploded" in caplog.text and "compiled Keras call" in caplog.text
     with pytest.raises(ModelLoadError, match="LiteRT conversion failed"):
-        load_predictor(tiny_keras_path, "tflite", warm_up=False)
+        load(tiny_keras_path, "tflite", warm_up=False)
 
 
 def test_parity_failure_falls_back_to_keras(tiny_keras_path, monkeypatch, caplog):
     original = LiteRTPredictor._predict
     monkeypatch.setattr(LiteRTPredictor, "_predict", lambda self, f: original(self, f) + 0.1)
-    p = load_predictor(tiny_keras_path, "auto", warm_up=False)
+    p = load(tiny_keras_path, "auto", warm_up=False)
     assert isinstance(p, KerasPredictor)
     assert "differs from model.predict" in caplog.text
 
@@ -135,14 +136,14 @@ def test_parity_failure_falls_back_to_keras(tiny_keras_path, monkeypatch, caplog
 
 def test_missing_and_unsupported(tmp_path):
     with pytest.raises(ModelLoadError, match="not found"):
-        load_predictor(tmp_path / "nope.h5")
+        load(tmp_path / "nope.h5")
     with pytest.raises(ModelLoadError, match="neither model.keras nor model.h5"):
-        load_predictor(tmp_path)
+        load(tmp_path)
     (tmp_path / "model.pt").write_bytes(b"x")
     with pytest.raises(ModelLoadError, match="expected a .h5, .keras, .tflite or .onnx"):
-        load_predictor(tmp_path / "model.pt")
+        load(tmp_path / "model.pt")
     with pytest.raises(ModelLoadError, match="runtime must be one of"):
-        load_predictor(tmp_path / "model.pt", "tensorrt")
+        load(tmp_path / "model.pt", "tensorrt")
 
 
 @pytest.mark.parametrize("suffix", [".h5", ".keras", ".tflite"])
@@ -150,7 +151,7 @@ def test_corrupt_files(tmp_path, suffix):
     path = tmp_path / f"model{suffix}"
     path.write_bytes(b"\x89HDF\r\n garbage" * 100)
     with pytest.raises(ModelLoadError):
-        load_predictor(path)
+        load(path)
 
 
 @pytest.mark.parametrize(
@@ -162,11 +163,11 @@ def test_wrong_shapes(tmp_path, build):
     path = tmp_path / "model.keras"
     build().save(path)
     with pytest.raises(ModelLoadError, match="expected a steering model"):
-        load_predictor(path)
+        load(path)
     tfl = tmp_path / "model.tflite"
-    tfl.write_bytes(convert_to_litert(build()))
+    tfl.write_bytes(to_tflite(build()))
     with pytest.raises(ModelLoadError, match="expected one"):
-        load_predictor(tfl)
+        load(tfl)
 
 
 def test_keras2_lambda_model_is_refused_without_running_its_code(tmp_path):
@@ -201,7 +202,7 @@ def test_keras2_lambda_model_is_refused_without_running_its_code(tmp_path):
             {"class_name": "Sequential", "config": {"name": "s", "layers": layers}}
         )
     with pytest.raises(ModelLoadError, match="Lambda"):
-        load_predictor(path)
+        load(path)
     assert not marker.exists()
 
 
@@ -240,7 +241,7 @@ def test_serving_paths_match_predict(arch, tmp_path):
     model = _varied_model(arch, frames)
     path = tmp_path / f"{arch}.keras"
     model.save(path)
-    p = load_predictor(path, "auto", threads=1)
+    p = load(path, "auto", threads=1)
     assert isinstance(p, LiteRTPredictor), "conversion must succeed for the registered archs"
     want = model.predict(frames.astype("float32"), verbose=0).reshape(-1)
     assert want.std() > 0.1  # the check below can tell a wrong answer from a right one
@@ -273,7 +274,7 @@ def test_quantised_tflite_inputs(tmp_path, input_type):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "statistics for quantized inputs"
         path.write_bytes(converter.convert())
-    p = load_predictor(path)
+    p = load(path)
     assert p._direct == (input_type == "uint8")
     # The plumbing, not the quantisation error: the same numbers as feeding the
     # interpreter by hand with the input's own scale and zero point.

@@ -236,12 +236,11 @@ def test_closed_loop_via_the_drive_server(tiny_model_path, demo_log_long, tmp_pa
     """The whole stack: simulator-protocol client -> drive server -> LiteRT model. It
     must give the same verdict as the model in-process: the same interventions and,
     step by step, the same drive up to the JPEG coding of the views."""
-    from drive.runtime import load_predictor
-
     from drive.server import DriveServer
+    from serving import load
 
     common = ["-q", "--recovery-points", "0", "--no-video"]
-    predictor = load_predictor(tiny_model_path)
+    predictor = load(tiny_model_path)
     with DriveServer(predictor, host="127.0.0.1", port=0, log_every=100_000) as server:
         out = tmp_path / "via"
         args = ["closed-loop", str(tiny_model_path), str(demo_log_long), "--out", str(out)]

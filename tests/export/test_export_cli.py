@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from export_testkit import make_model, write_recording
 
-from export import load_runtime, synthetic_frames
+from export import synthetic_frames
 from export.cli import default_output, main, resolve_source
+from serving import load
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +49,7 @@ def test_run_folder_float_export_goes_next_to_the_model(run_dir, pilotnet, capsy
     assert "size: keras" in text and "ms per frame at batch 1" in text
     frames = synthetic_frames(4, seed=5).frames
     expected = pilotnet.predict(frames.astype(np.float32), verbose=0)
-    np.testing.assert_allclose(load_runtime(out).predict(frames), expected, atol=1e-4)
+    np.testing.assert_allclose(load(out).predict_batch(frames)[:, None], expected, atol=1e-4)
 
 
 def test_int8_uses_the_run_config_data_and_its_own_default_name(run_dir, capsys):

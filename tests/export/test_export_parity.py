@@ -31,7 +31,8 @@ import pytest
 from export_testkit import INT8_FRAMES, OUTPUT_STD
 
 import models
-from export import convert, load_runtime, synthetic_frames, to_tflite
+from export import convert, synthetic_frames, to_tflite
+from serving import load
 
 FLOAT_TOL = 1e-4
 FLOAT16_MAX, FLOAT16_MAE = 0.02, 0.01
@@ -49,7 +50,7 @@ QUANTISED_FAST = {("eff", "tflite"), ("pilotnet", "tflite"), ("pilotnet", "onnx"
 def export_and_predict(tmp_path, model, fmt, frames, quantize=None, calibration=None):
     path = tmp_path / f"{model.name}{'.' + quantize if quantize else ''}.{fmt}"
     path.write_bytes(convert(model, fmt, quantize=quantize, calibration=calibration))
-    return load_runtime(path).predict(frames)
+    return load(path).predict_batch(frames)[:, None]
 
 
 def keras_predict(model, frames):
@@ -132,8 +133,10 @@ def test_int8_tflite_takes_raw_uint8_pixels(tmp_path, model_factory, frames):
     assert detail["quantization"] == (1.0, 0)
     path = tmp_path / "m.int8.tflite"
     path.write_bytes(content)
-    runtime = load_runtime(path)
-    np.testing.assert_array_equal(runtime.predict(frames), runtime.predict(frames.astype(float)))
+    runtime = load(path)
+    np.testing.assert_array_equal(
+        runtime.predict_batch(frames), runtime.predict_batch(frames.astype(float))
+    )
 
 
 def test_int8_tflite_float_input_variant_gives_same_outputs(tmp_path, model_factory, frames):
@@ -146,9 +149,9 @@ def test_int8_tflite_float_input_variant_gives_same_outputs(tmp_path, model_fact
         path.write_bytes(
             to_tflite(model, quantize="int8", calibration=calibration, int8_input=kind)
         )
-        runtime = load_runtime(path)
+        runtime = load(path)
         assert runtime.input_dtype == np.dtype(kind)
-        outputs.append(runtime.predict(frames))
+        outputs.append(runtime.predict_batch(frames))
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6)
 
 

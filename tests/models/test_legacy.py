@@ -18,8 +18,8 @@ from keras import layers
 import models
 import models.bytecode
 import models.legacy
+from core.runs import ModelLoadError
 from models.bytecode import BytecodeError, affine_map, read_code
-from models.io import ModelLoadError
 from models.layers import ColourConvert
 from models.legacy import LegacyImportError, Preprocess, import_model, legacy_hint, main
 
@@ -590,7 +590,7 @@ def test_colour_conversion_matches_opencv(mode, code):
 
 
 def test_cli_writes_a_model_that_loads_safely_and_serves(tmp_path, capsys):
-    from drive.runtime import load_predictor
+    from serving import load
 
     path, _, _ = small_net(lambda x: x / 127.5 - 1.0, "1.2.1", tmp_path)
     out = tmp_path / "sub" / "imported.keras"
@@ -602,7 +602,7 @@ def test_cli_writes_a_model_that_loads_safely_and_serves(tmp_path, capsys):
     np.testing.assert_allclose(
         loaded.predict(FRAMES, verbose=0), direct.predict(FRAMES, verbose=0), atol=1e-6
     )
-    predictor = load_predictor(out, threads=1)  # drive.py's path: LiteRT, parity-checked
+    predictor = load(out, threads=1)  # drive.py's path: LiteRT, parity-checked
     assert predictor.name == "litert" and predictor.info["parity_max_abs_diff"] < 1e-4
 
     assert main([*args]) == 2  # exists, no --overwrite

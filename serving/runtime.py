@@ -1,9 +1,18 @@
-"""One interface for every model format the server runs: ``Predictor.predict(frame) -> float``.
+"""The one runtime: ``load(path, runtime, threads) -> Predictor``, for every model format.
+
+``drive.py`` serves through it, ``evaluate.py`` measures exactly what the server runs,
+and ``export.py`` checks its exports with it. ``Predictor.predict(frame) -> float`` runs
+one frame, ``predict_batch(frames)`` an ``(N, 160, 320, 3)`` batch, one frame at a time
+(batch 1 was the fastest path measured for ``eff`` on this 2-core CPU,
+``benchmarks/replay_speed.py``). :data:`RUNTIMES` is the one list of ``--runtime``
+choices every command offers.
 
 Backends (donkeycar's idea: serving hides the format behind ``predict``):
 
 - :class:`LiteRTPredictor` runs a ``.tflite`` file, or a Keras model converted in
-  memory at start-up. About 1-3 ms per frame on the 2-core CPU; the default.
+  memory at start-up by :func:`serving.convert.to_tflite` (the conversion ``export.py``
+  writes to a file) and checked against ``model.predict``. About 1-3 ms per frame on
+  the 2-core CPU; the default.
 - :class:`OnnxPredictor` runs a ``.onnx`` file with ONNX Runtime.
 - :class:`KerasPredictor` runs a compiled call of the Keras model (a ``tf.function``
   with a fixed input signature under TensorFlow): 3-15 ms, the fallback.
@@ -13,13 +22,15 @@ Backends (donkeycar's idea: serving hides the format behind ``predict``):
 ``(160, 320, 3)`` ``uint8`` RGB frame; the model does its own preprocessing.
 Keras and TensorFlow are imported only when a Keras model is loaded, so serving a
 ``.tflite`` or ``.onnx`` file starts in well under a second.
+
+This package sits below ``drive``, ``export`` and ``evaluation`` (which all use it) and
+above ``models`` (imported only to load a Keras file), so none of those three imports
+another to run a model; ``models`` itself is not its home because importing it imports
+Keras, which a ``.tflite`` or ``.onnx`` server never needs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import logging
 import os
 import threading
@@ -30,12 +41,16 @@ from typing import Any
 
 import numpy as np
 
-from drive.protocol import FRAME_SHAPE
+from core.frames import FRAME_SHAPE
+from core.runs import MODEL_SUFFIXES, ModelLoadError, read_config, resolve_model
+from serving.convert import to_tflite
 
 log = logging.getLogger(__name__)
 
+#: The ``--runtime`` choices of every command: ``auto`` serves an exported file as it is
+#: and a Keras model converted to LiteRT (compiled Keras call if that fails); ``keras``
+#: the compiled Keras call; ``tflite`` LiteRT or fail; ``onnx`` an ``.onnx`` file.
 RUNTIMES = ("auto", "keras", "tflite", "onnx")
-KERAS_SUFFIXES = (".h5", ".keras")
 #: Largest |difference| accepted between a converted model and ``model.predict``:
 #: 1e-3 of a command is 0.025 degrees of wheel angle. Float32 conversions agree
 #: to about 1e-6; a larger gap means the graph changed (e.g. BatchNorm mode).
@@ -43,10 +58,6 @@ PARITY_ATOL = 1e-3
 #: Runs before serving, so the first real frame does not pay for allocation,
 #: XNNPACK packing or tracing.
 WARMUP_FRAMES = 5
-
-
-class ModelLoadError(ValueError):
-    """A model that cannot be served: missing, corrupt, wrong shape, or incompatible."""
 
 
 class Predictor(ABC):
@@ -74,8 +85,21 @@ class Predictor(ABC):
     def _predict(self, frame: np.ndarray) -> float: ...
 
     def predict_batch(self, frames: np.ndarray) -> np.ndarray:
-        """Steering for ``(N, 160, 320, 3)`` frames, one at a time (for parity checks)."""
-        return np.array([self.predict(f) for f in frames], dtype=np.float32)
+        """Steering for ``(N, 160, 320, 3)`` frames (uint8 or float), float32 ``(N,)``.
+
+        One frame at a time: batch 1 is the path the server runs, and on this CPU the
+        fastest one measured (batches of 8-32 were slower for ``eff``).
+        """
+        frames = np.asarray(frames)
+        if len(frames) and (frames.ndim != 4 or frames.shape[1:] != FRAME_SHAPE):
+            raise ValueError(
+                f"expected frames of shape (N, {', '.join(map(str, FRAME_SHAPE))}), "
+                f"got {frames.shape}"
+            )
+        out = np.empty(len(frames), dtype=np.float32)
+        for i, frame in enumerate(frames):
+            out[i] = self.predict(frame)
+        return out
 
     def warm_up(self, n: int = WARMUP_FRAMES) -> float:
         """Run ``n`` frames; returns the last latency in milliseconds."""
@@ -146,7 +170,7 @@ class LiteRTPredictor(Predictor):
             self._interp.allocate_tensors()
         except Exception as exc:
             raise ModelLoadError(
-                f"{source or 'LiteRT model'}: not a loadable .tflite model ({exc})"
+                f"could not load {source or 'LiteRT model'}: not a loadable .tflite model ({exc})"
             ) from exc
         inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
         shape_ok = len(inputs) == 1 and len(outputs) == 1
@@ -178,6 +202,7 @@ class LiteRTPredictor(Predictor):
         self._direct = self._in_dtype == np.float32 or (
             self._in_dtype == np.uint8 and self._in_quant == (1.0, 0)
         )
+        self.input_dtype = self._in_dtype
         self.info.update(source=source, threads=threads or "default")
 
     def _predict(self, frame: np.ndarray) -> float:
@@ -220,17 +245,21 @@ class OnnxPredictor(Predictor):
                 str(path), sess_options=opts, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
-            raise ModelLoadError(f"{path}: not a loadable .onnx model ({exc})") from exc
+            raise ModelLoadError(
+                f"could not load {path}: not a loadable .onnx model ({exc})"
+            ) from exc
         inputs, outputs = self._sess.get_inputs(), self._sess.get_outputs()
         in_shape = tuple(inputs[0].shape[1:]) if len(inputs) == 1 else None
-        if in_shape != FRAME_SHAPE or len(outputs) != 1 or inputs[0].type != "tensor(float)":
+        types = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8}
+        if in_shape != FRAME_SHAPE or len(outputs) != 1 or inputs[0].type not in types:
             raise ModelLoadError(
-                f"{path}: expected one float (N, 160, 320, 3) input and one output; it has "
-                f"inputs {[(i.name, i.shape, i.type) for i in inputs]} and outputs "
+                f"{path}: expected one float or uint8 (N, 160, 320, 3) input and one output; "
+                f"it has inputs {[(i.name, i.shape, i.type) for i in inputs]} and outputs "
                 f"{[(o.name, o.shape) for o in outputs]}"
             )
         self._in_name = inputs[0].name
-        self._x = np.empty((1, *FRAME_SHAPE), dtype=np.float32)
+        self.input_dtype = np.dtype(types[inputs[0].type])
+        self._x = np.empty((1, *FRAME_SHAPE), dtype=self.input_dtype)
         self.info.update(source=str(path), threads=threads or "default")
 
     def _predict(self, frame: np.ndarray) -> float:
@@ -278,21 +307,6 @@ class KerasPredictor(Predictor):
         return float(np.asarray(y).reshape(-1)[0])
 
 
-def convert_to_litert(model) -> bytes:
-    """Convert a Keras model to a float32 ``.tflite`` flatbuffer in memory.
-
-    ``TFLiteConverter.from_keras_model`` traces in inference mode (keras-pitfalls
-    item 1 lists it as unaffected by the BatchNorm trap); the parity check in
-    :func:`load_predictor` verifies that anyway. Keras prints the traced
-    function's captures while converting: that goes to a buffer, not the console.
-    """
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    with contextlib.redirect_stdout(io.StringIO()):
-        return converter.convert()
-
-
 def check_parity(predictor: Predictor, reference: np.ndarray, frames: np.ndarray) -> float:
     """Largest |difference| between ``predictor`` and reference outputs for ``frames``."""
     got = predictor.predict_batch(frames)
@@ -308,70 +322,42 @@ def check_parity(predictor: Predictor, reference: np.ndarray, frames: np.ndarray
 # --------------------------------------------------------------------------- loading
 
 
-def resolve_model_path(path: str | Path) -> tuple[Path, dict[str, Any]]:
-    """The model file to serve and the run's config (empty for a bare file).
-
-    A run folder from ``train.py`` holds ``model.keras`` (preferred: the native
-    format) and/or ``model.h5`` plus ``config.json``.
-    """
-    path = Path(path)
-    config: dict[str, Any] = {}
-    if path.is_dir():
-        candidates = [path / "model.keras", path / "model.h5"]
-        found = next((c for c in candidates if c.is_file()), None)
-        if found is None:
-            raise ModelLoadError(f"run folder {path} holds neither model.keras nor model.h5")
-        config_path = path / "config.json"
-        if config_path.is_file():
-            try:
-                config = json.loads(config_path.read_text())
-            except (OSError, ValueError) as exc:
-                log.warning("ignoring unreadable %s: %s", config_path, exc)
-        return found, config
-    if not path.exists():
-        raise ModelLoadError(f"model not found: {path}")
-    sibling = path.parent / "config.json"
-    if sibling.is_file():
-        try:
-            config = json.loads(sibling.read_text())
-        except (OSError, ValueError):
-            config = {}
-    return path, config
-
-
 def _load_keras(path: Path):
     # Imported here: keras/TensorFlow cost seconds to import and are not needed for
     # .tflite or .onnx files.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import models
-    from models.io import ModelLoadError as KerasLoadError
 
-    try:
-        return models.load_model(path)
-    except KerasLoadError as exc:
-        raise ModelLoadError(str(exc)) from exc
+    return models.load_model(path)  # raises ModelLoadError naming the file and problem
 
 
-def load_predictor(
+def load(
     path: str | Path,
     runtime: str = "auto",
     *,
     threads: int | None = None,
     parity_frames: int = 4,
     warm_up: bool = True,
+    suffixes: tuple[str, ...] = MODEL_SUFFIXES,
 ) -> Predictor:
-    """Load a model file or run folder and return a warmed-up :class:`Predictor`.
+    """Load a model file or run folder (:func:`core.runs.resolve_model`) and return a
+    warmed-up :class:`Predictor`.
 
     ``runtime``: ``auto`` serves ``.tflite``/``.onnx`` files as they are and
     converts Keras models to LiteRT in memory, checked against ``model.predict`` on
     ``parity_frames`` probe frames (falling back to the compiled Keras call, with a
     warning, if conversion or the check fails); ``keras`` forces the compiled Keras
     call; ``tflite`` requires LiteRT (conversion failures are errors); ``onnx``
-    requires an ``.onnx`` file. Every failure raises :class:`ModelLoadError`.
+    requires an ``.onnx`` file. ``suffixes`` narrows the model files taken (the
+    caller's own MODEL argument, e.g. ``EXPORT_SUFFIXES``). The Keras conversion traces
+    ``model(x, training=False)`` and the parity check compares it with ``model.predict``:
+    both guard against the trap that puts BatchNorm in training mode (keras-pitfalls
+    item 1). Every failure raises :class:`ModelLoadError`.
     """
     if runtime not in RUNTIMES:
         raise ModelLoadError(f"runtime must be one of {', '.join(RUNTIMES)}; got {runtime!r}")
-    model_path, config = resolve_model_path(path)
+    model_path = resolve_model(path, suffixes)
+    config = read_config(model_path)
     suffix = model_path.suffix.lower()
     info: dict[str, Any] = {"source": str(model_path)}
     if config:
@@ -390,16 +376,12 @@ def load_predictor(
         if runtime not in ("auto", "onnx"):
             raise ModelLoadError(f"{model_path}: a .onnx file runs with --runtime onnx/auto")
         predictor = OnnxPredictor(model_path, threads=threads)
-    elif suffix in KERAS_SUFFIXES:
+    else:  # a Keras file: resolve_model took nothing else
         if runtime == "onnx":
             raise ModelLoadError(
                 f"{model_path}: --runtime onnx needs a .onnx file (export it with export.py)"
             )
         predictor = _keras_predictor(model_path, runtime, threads, parity_frames, info)
-    else:
-        raise ModelLoadError(
-            f"{model_path}: expected a .h5, .keras, .tflite or .onnx file or a run folder"
-        )
     predictor.info = {**info, **predictor.info, "source": str(model_path)}
     if warm_up:
         ms = predictor.warm_up()
@@ -433,7 +415,7 @@ def _keras_predictor(
         return keras_predictor
     try:
         start = time.perf_counter()
-        litert = LiteRTPredictor(convert_to_litert(model), threads=threads, source=str(model_path))
+        litert = LiteRTPredictor(to_tflite(model), threads=threads, source=str(model_path))
         info["converted_s"] = round(time.perf_counter() - start, 1)
         info["parity_max_abs_diff"] = check_parity(litert, reference, frames)
         litert.info["converted_from"] = model_path.suffix
