@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 
+from core.cli import setup_logging
 from drive.control import KI, KP, SET_SPEED, THROTTLE_MAX, THROTTLE_MIN
 from drive.extras import DEFAULT_MAX_LAPS
 
@@ -101,10 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(verbose=args.verbose)
     # Werkzeug logs every HTTP request; socket.io handshakes would flood the console.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from core.cli import error_exit, setup_logging
 from core.outputs import check_new_file
 from core.recordings import DRIVE_CSV_NAME, read_drive_log
 
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-overlay", action="store_true", help="do not draw the steering sent")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     try:
         make_video(
             args.image_folder,
@@ -122,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
         )
     except (OSError, ValueError) as exc:
-        log.error("%s", exc)
-        return 2
+        return error_exit(exc, log)
     return 0
 
 

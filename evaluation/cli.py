@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from core.cli import setup_logging
+
 logger = logging.getLogger("evaluation")
 
 DEFAULT_URL = "ws://127.0.0.1:4567/socket.io/?EIO=4&transport=websocket"
@@ -293,8 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(args) -> None:
-    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(verbose=args.verbose, quiet=args.quiet)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

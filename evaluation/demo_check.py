@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from core.cli import setup_logging
 from evaluation import plots
 from evaluation.closed_loop import (
     LoopConfig,
@@ -566,10 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(quiet=args.quiet)
     try:
         out = prepare_out_dir(args.out, overwrite=args.overwrite)
     except ValueError as exc:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import models
+from core.cli import setup_logging
 from core.runs import (
     EXPORT_SUFFIXES,
     KERAS_SUFFIXES,
@@ -173,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # "Assets written to" lines
     try:
         return run(args)

@@ -46,6 +46,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from core.cli import setup_logging
 from core.outputs import check_new_file
 from models.blocks import frame_input
 from models.bytecode import BytecodeError, affine_map, constants, keras_function_bytes, read_code
@@ -743,10 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(verbose=args.verbose)
     logging.getLogger("h5py").setLevel(logging.INFO)  # its converter notices at debug
     try:
         return run(args)

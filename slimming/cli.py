@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.cli import setup_logging
 from core.outputs import check_new_file
 
 logger = logging.getLogger("slim")
@@ -177,12 +178,7 @@ def check_out(out: Path, overwrite: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
+    setup_logging(quiet=args.quiet)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from core.recordings import ImageError, RecordingError
     from core.runs import ModelLoadError

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import models
+from core.cli import HelpFormatter, error_exit, setup_logging
 from core.recordings import RecordingError
 from training.augment import HELD_OUT_CORRUPTIONS, NO_AUGMENT, TRAIN_CORRUPTIONS, AugmentConfig
 from training.trainer import TrainConfig, train
@@ -35,7 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         description="Train a steering model on Udacity simulator recordings "
         "(folders holding driving_log.csv and IMG/). Without --data, trains on a "
         "generated demo recording.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "--arch",
@@ -296,11 +297,7 @@ def defaults_epochs(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    setup_logging()
     # Keras warns on every .h5 save that the format is legacy; .h5 is the Udacity convention.
     logging.getLogger("absl").setLevel(logging.ERROR)
     try:
@@ -314,8 +311,7 @@ def main(argv=None) -> int:
         if args.dagger and not augment.recovery_p:
             raise ValueError("--dagger trains on recovery views: give --recovery P with P > 0")
     except ValueError as exc:
-        logger.error("%s", exc)
-        return 2
+        return error_exit(exc, logger)
     config = TrainConfig(
         arch=args.arch,
         data=list(args.data),
@@ -340,12 +336,10 @@ def main(argv=None) -> int:
     try:  # before the demo data is rendered: a bad setting should not cost 25 s
         config.validate_settings()
     except ValueError as exc:
-        logger.error("%s", exc)
-        return 2
+        return error_exit(exc, logger)
     if not config.data:
         if config.val_recordings:
-            logger.error("--val-recording needs --data as well")
-            return 2
+            return error_exit("--val-recording needs --data as well", logger)
         config.data, config.val_recordings = demo_recordings(Path(args.out))
         config.demo = True
         if args.lr is None:
@@ -359,8 +353,7 @@ def main(argv=None) -> int:
         selection = closed_loop_selection(config)
         run = train(config, progress=not args.quiet, selection=selection)
     except (RecordingError, ValueError, FileExistsError) as exc:
-        logger.error("%s", exc)
-        return 2
+        return error_exit(exc, logger)
     if args.dagger:
         from evaluation.dagger import run_rounds
 
@@ -375,8 +368,7 @@ def main(argv=None) -> int:
                 progress=not args.quiet,
             )
         except (RecordingError, ValueError) as exc:
-            logger.error("%s", exc)
-            return 2
+            return error_exit(exc, logger)
         for r in rounds:
             logger.info(
                 "DAgger round %d: %s interventions/km on the validation recordings, %s states; %s",

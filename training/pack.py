@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from core.cli import error_exit, setup_logging
 from core.outputs import check_new_folder
 from core.recordings import RecordingError, load_image, read_recordings
 
@@ -67,7 +68,7 @@ def main(argv=None) -> int:
         "--centre-only", action="store_true", help="drop side cameras (validation-only recordings)"
     )
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     try:
         for rec in read_recordings(args.recordings):
             folder = pack_recording(
@@ -80,8 +81,7 @@ def main(argv=None) -> int:
             size = sum(f.stat().st_size for f in folder.rglob("*"))
             logger.info("packed %s: %d rows, %.1f MB", folder, len(rec), size / 1e6)
     except (RecordingError, FileExistsError) as exc:  # core.outputs.OutputExistsError
-        logger.error("%s", exc)
-        return 2
+        return error_exit(exc, logger)
     return 0
 
 
