@@ -1,0 +1,128 @@
+"""The packages import one another downward only (issue 15).
+
+Every import of every project module is read with ``ast`` (imports inside functions
+too), and each package may import only packages of a lower layer. The layers are
+the import graph as it stood when this test was written (2026-12, after issue 15's
+moves), bottom first:
+
+0. ``core``: recordings, frames, run folders, outputs, the CLI helper; nothing else.
+1. ``models``, ``sim``: the networks; the camera model and the demo road.
+2. ``serving``: running a model (Keras, LiteRT, ONNX).
+3. ``training``, ``drive``: fitting a model; the drive server and its simulator client.
+4. ``evaluation``: replays, the closed loop, comparisons (drives the simulator client
+   as a policy, trains in DAgger rounds).
+5. ``export``, ``slimming``, ``digits``: tools built on all of the above.
+6. ``benchmarks`` and the top-level scripts (``train.py``, ``drive.py``, ...).
+
+``UPWARD`` lists the imports that go up a layer on purpose; each must still exist,
+so the list can only shrink.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = "(top-level scripts)"
+LAYERS = {
+    "core": 0,
+    "models": 1,
+    "sim": 1,
+    "serving": 2,
+    "training": 3,
+    "drive": 3,
+    "evaluation": 4,
+    "export": 5,
+    "slimming": 5,
+    "digits": 5,
+    "benchmarks": 6,
+    SCRIPTS: 6,
+}
+#: (importing file, imported package): why it may go up.
+UPWARD = {
+    ("training/cli.py", "evaluation"): "train.py's entry point wires the closed-loop "
+    "selection, DAgger rounds and the demo drive into training; the trainer itself "
+    "never imports the evaluator",
+}
+SKIP_DIRS = {"runs", "tests", "docs", "artifacts", "peers"}
+
+
+def project_packages() -> set[str]:
+    return {
+        p.name
+        for p in ROOT.iterdir()
+        if p.is_dir() and (p / "__init__.py").is_file() and not p.name.startswith(".")
+    }
+
+
+def project_modules():
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] in SKIP_DIRS or any(p.startswith(".") for p in rel.parts):
+            continue
+        yield rel, (rel.parts[0] if len(rel.parts) > 1 else SCRIPTS)
+
+
+def imported_packages(path: Path, packages: set[str]):
+    """(line, top-level project package) of every absolute import in ``path``."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue  # relative imports stay inside their package
+        for name in names:
+            top = name.split(".")[0]
+            if top in packages:
+                yield node.lineno, top
+
+
+def import_graph() -> dict[tuple[str, str], list[str]]:
+    """``(importer package, imported package) -> ["file:line", ...]`` across packages."""
+    packages = project_packages()
+    graph: dict[tuple[str, str], list[str]] = {}
+    for rel, owner in project_modules():
+        for line, top in imported_packages(ROOT / rel, packages):
+            if top != owner:
+                graph.setdefault((owner, top), []).append(f"{rel.as_posix()}:{line}")
+    return graph
+
+
+def test_every_package_has_a_layer():
+    missing = sorted(project_packages() - set(LAYERS))
+    assert not missing, f"put these packages in LAYERS (tests/test_layers.py): {missing}"
+
+
+def test_core_imports_nothing_of_the_project():
+    found = {k: v for k, v in import_graph().items() if k[0] == "core"}
+    assert not found, f"core must import no project package: {found}"
+
+
+def test_packages_import_downward_only():
+    wrong, used = [], set()
+    for (owner, target), where in sorted(import_graph().items()):
+        if LAYERS[target] < LAYERS[owner]:
+            continue
+        for site in where:
+            key = (site.rsplit(":", 1)[0], target)
+            if key in UPWARD:
+                used.add(key)
+            else:
+                wrong.append(
+                    f"{site} imports {target} (layer {LAYERS[target]}) from {owner} "
+                    f"(layer {LAYERS[owner]})"
+                )
+    assert not wrong, "imports that do not go down a layer:\n" + "\n".join(wrong)
+    stale = set(UPWARD) - used
+    assert not stale, f"UPWARD entries no longer needed, remove them: {sorted(stale)}"
+
+
+def test_the_parser_sees_imports_inside_functions(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from evaluation.cli import main\n    import core.cli\n")
+    assert list(imported_packages(module, {"core", "evaluation"})) == [
+        (2, "evaluation"),
+        (3, "core"),
+    ]
