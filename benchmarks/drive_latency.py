@@ -56,12 +56,11 @@ class PredictPerFrame(Predictor):
 
 def serve_reference(model_path: str, port: int, log_every: int) -> int:
     """The reference server: same transport and handler, ``model.predict`` per frame."""
-    import logging
-
+    from core.cli import setup_logging
     from drive.server import DriveServer
     from serving.runtime import _load_keras
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     model = _load_keras(Path(model_path))
     server = DriveServer(PredictPerFrame(model), port=port, log_every=log_every)
     server.serve_forever()  # until the benchmark terminates the process

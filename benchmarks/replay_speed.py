@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import logging
 import os
 import platform
 import sys
@@ -143,7 +142,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.frames < LARGEST_BATCH:
         p.error(f"--frames must be >= {LARGEST_BATCH} (the largest batch timed), got {args.frames}")
-    logging.basicConfig(level=logging.WARNING)
+    from core.cli import setup_logging
+
+    setup_logging(quiet=True)
     from core.recordings import decode_images, read_recording
 
     logs = [DATA / n for n in ("akbari_lake", "jclc_mountain") if (DATA / n).is_dir()]
@@ -184,7 +185,7 @@ def main(argv=None) -> int:
         "wall-clock rates fall with other people's load; 'CPU ms/frame' is the process CPU "
         "time of one single-threaded LiteRT call and 'bound, 2 idle cores' = 2000 / that: "
         "the most the model alone could reach with both cores to itself, before JPEG "
-        "decoding (about 0.23 ms of CPU per frame with simplejpeg, sim/jpeg.py) is paid."
+        "decoding (about 0.23 ms of CPU per frame with simplejpeg, core/frames.py) is paid."
     )
     lines[0] = f"## {datetime.datetime.now():%Y-%m-%d %H:%M}"
     prepend_section(
