@@ -11,7 +11,8 @@ from pathlib import Path
 import models
 from core.cli import HelpFormatter, error_exit, setup_logging
 from core.recordings import RecordingError
-from training.augment import HELD_OUT_CORRUPTIONS, NO_AUGMENT, TRAIN_CORRUPTIONS, AugmentConfig
+from training.augment import NO_AUGMENT, AugmentConfig
+from training.corruption_augment import HELD_OUT_CORRUPTIONS, TRAIN_CORRUPTIONS
 from training.trainer import TrainConfig, train
 
 logger = logging.getLogger("train")

@@ -20,8 +20,9 @@ import keras
 import numpy as np
 
 from core.recordings import Recording, decode_images_skipping
-from training.augment import SOURCE_X_M, AugmentConfig, draw, nearest_source
+from training.augment import AugmentConfig, draw
 from training.geometry import SIDE_CAMERA_CORRECTION
+from training.recovery_view import SOURCE_X_M, nearest_source
 
 logger = logging.getLogger(__name__)
 

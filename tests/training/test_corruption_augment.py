@@ -7,18 +7,14 @@ import numpy as np
 import pytest
 
 from evaluation.corruptions import CORRUPTIONS, corrupt
-from training.augment import (
+from training.augment import NO_AUGMENT, PARAMS, AugmentConfig, apply, draw
+from training.corruption_augment import (
     CORRUPTION_PARAMS,
     HELD_OUT_CORRUPTIONS,
-    NO_AUGMENT,
-    PARAMS,
     TRAIN_CORRUPTIONS,
-    AugmentConfig,
-    apply,
-    draw,
     fog_bank,
 )
-from training.augment import corrupt as corrupt_ops
+from training.corruption_augment import corrupt as corrupt_ops
 from training.device_pipeline import AugmentedTraining
 
 ONLY_CORRUPT = AugmentConfig(

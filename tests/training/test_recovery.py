@@ -13,7 +13,7 @@ from sim.camera import (
     recovery_steering,
     synthesize_view,
 )
-from training.augment import (
+from training.recovery_view import (
     SOURCE_X_M,
     camera_pose,
     nearest_source,
