@@ -1,4 +1,4 @@
-"""Recordings, read and written: the simulator's ``driving_log.csv`` and ``drive.py``'s log.
+"""Recordings, read and written: the simulator's ``driving_log.csv`` and its frames.
 
 The simulator's recordings are ``driving_log.csv`` plus the ``IMG/`` folder beside it.
 
@@ -33,18 +33,26 @@ A folder recorded by ``drive.py MODEL FOLDER`` reads the same way: its
 rather than in ``IMG/``) gives centre-only rows with brake 0, so a drive can be
 trained on (``train.py --data FOLDER``) or replayed (``evaluate.py replay``).
 
-``drive.py``'s own log is written here too (:func:`drive_log_row`, :func:`frame_name`,
-:func:`extras_row`; ``drive/recorder.py`` does the queueing and the files) and read back
-by :func:`read_drive_log` (the dashboard's replay, ``video.py``'s overlay) and
-:func:`read_drive_extras` (``drive_extras.csv``, the research builds' telemetry).
+Every ``driving_log.csv`` the project writes (the demo recordings of
+``sim/demo_recording.py``, the packs of ``training/pack.py``) goes through
+:func:`driving_log_row` and :func:`write_driving_log`: the simulator's layout, and its
+number format (:func:`csv_number`) unless the caller keeps values exactly. Reading and
+writing ``drive.py``'s own log, row by row, is :mod:`core.drive_log`'s.
 
 Failures of the recording as a whole (path missing, no csv, no ``IMG/``, an unknown
 header, no usable row) raise ``RecordingError``; an unreadable or wrongly sized image
 raises ``ImageError`` from :func:`load_image` and :func:`decode_images`, while
 :func:`decode_images_skipping` (training) carries on and reports it. Both are
 ``ValueError`` subclasses whose message names the path, what was expected and what
-was found. :func:`read_drive_log` raises ``RecordingError`` naming the file and line of
-the first bad row, or with ``skip_bad_rows`` logs the skipped lines by number.
+was found.
+
+Why one file of this length: the reader (with every variant listed above), the
+:class:`Recording` it returns and the writer are one format, and share its columns, the
+``IMG/`` lookup by basename and ``RecordingError``; split apart, each part would import
+the others' helpers. The frame decoding (:func:`load_image`, :func:`decode_images`,
+:func:`decode_images_skipping`, ``ImageError``: about 100 lines) decodes the paths the
+reader resolves, as training does, and stays beside it. ``drive.py``'s own log, which no
+simulator recording uses, is the part that stood apart: :mod:`core.drive_log`.
 """
 
 from __future__ import annotations
@@ -55,9 +63,9 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -67,6 +75,7 @@ from PIL import UnidentifiedImageError
 from tqdm import tqdm
 
 from core.frames import FRAME_HEIGHT, FRAME_SHAPE, FRAME_WIDTH, FrameSizeError, decode_rgb
+from core.outputs import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +84,9 @@ IMG_DIR_NAME = "IMG"
 COLUMNS = ("center", "left", "right", "steering", "throttle", "brake", "speed")
 NUMERIC_COLUMNS = COLUMNS[3:]
 
-# drive.py's recording (drive/recorder.py): frames beside the csv, named by frame_name().
+# drive.py's recording (core/drive_log.py, drive/recorder.py): frames beside the csv.
 DRIVE_CSV_NAME = "drive_log.csv"
 DRIVE_COLUMNS = ("image", "time", "steering", "throttle", "speed")
-DRIVE_EXTRAS_CSV_NAME = "drive_extras.csv"
-DRIVE_FRAME_PATTERN = re.compile(r"^\d{4}(_\d{2}){5}_\d{3}(_\d+)?\.jpg$")
 
 SKIP_REASONS = (
     "unparsable_line",
@@ -231,7 +238,7 @@ class Recording:
                 f"{len(self.missing_side_lines)} rows (lines {shown}{more})"
             )
         for s in self.skipped[:examples]:
-            out.append(f"  line {s.line}: {s.reason} ({s.detail}): {_truncate(s.text)!r}")
+            out.append(f"  line {s.line}: {s.reason} ({s.detail}): {truncate(s.text)!r}")
         if len(self.skipped) > examples:
             out.append(f"  ... and {len(self.skipped) - examples} more skipped rows")
         return "\n".join(out)
@@ -248,7 +255,7 @@ def _object_array(items: list) -> np.ndarray:
     return _frozen(a)
 
 
-def _truncate(text: str, limit: int = _EXAMPLE_TEXT_CHARS) -> str:
+def truncate(text: str, limit: int = _EXAMPLE_TEXT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -303,7 +310,7 @@ def _locate_img_dir(csv_path: Path) -> Path:
     )
 
 
-def _read_text(csv_path: Path) -> str:
+def read_csv_text(csv_path: Path) -> str:
     try:
         data = csv_path.read_bytes()
     except OSError as e:
@@ -337,7 +344,7 @@ def _is_header(fields: list[str]) -> bool:
     return any(f.strip().lower() == "steering" for f in fields)
 
 
-def _check_header(fields: list[str], csv_path: Path, line: int, columns: tuple) -> None:
+def check_header(fields: list[str], csv_path: Path, line: int, columns: tuple) -> None:
     found = tuple(f.strip().lower() for f in fields)
     if found != columns:
         raise RecordingError(
@@ -356,6 +363,39 @@ def read_recording(path: str | os.PathLike) -> Recording:
     img_dir = _locate_img_dir(csv_path)
     drive = csv_path.name == DRIVE_CSV_NAME
     columns = DRIVE_COLUMNS if drive else COLUMNS
+    resolve = _image_lookup(img_dir)
+    text = read_csv_text(csv_path)
+    if not text.strip():
+        raise RecordingError(
+            f"{csv_path} is empty: expected rows of {','.join(columns)}, found "
+            f"{len(text.encode())} bytes of whitespace"
+        )
+    parsed = _parse_lines(text, csv_path, img_dir, drive, resolve)
+    rec = Recording(
+        name=csv_path.parent.name,
+        csv_path=csv_path,
+        img_dir=img_dir,
+        rows=tuple(parsed.rows),
+        skipped=tuple(parsed.skipped),
+        missing_side_lines=tuple(parsed.missing_side),
+        has_header=parsed.has_header,
+    )
+    if not rec.rows:
+        if not parsed.seen_data and not rec.skipped:
+            raise RecordingError(
+                f"{csv_path} has a header but no data rows: expected rows of "
+                f"{','.join(columns)} after it"
+            )
+        raise RecordingError(f"{csv_path} has no usable rows:\n{rec.summary()}")
+    if rec.skipped or rec.missing_side_lines:
+        logger.warning("%s", rec.summary())
+    else:
+        logger.info("%s", rec.summary())
+    return rec
+
+
+def _image_lookup(img_dir: Path) -> Callable[[str], Path | None]:
+    """A csv path column -> the image of that basename in ``img_dir`` (any case), or None."""
     try:
         on_disk = {p.name for p in os.scandir(img_dir) if p.is_file()}
     except OSError as e:
@@ -372,22 +412,26 @@ def read_recording(path: str | os.PathLike) -> Recording:
                 return None
         return img_dir / name
 
-    text = _read_text(csv_path)
-    if not text.strip():
-        raise RecordingError(
-            f"{csv_path} is empty: expected rows of {','.join(columns)}, found "
-            f"{len(text.encode())} bytes of whitespace"
-        )
+    return resolve
 
-    rows: list[Row] = []
-    skipped: list[SkippedRow] = []
-    missing_side: list[int] = []
-    has_header = False
-    seen_data = False
 
-    def skip(line: int, reason: str, detail: str, raw: str) -> None:
-        skipped.append(SkippedRow(line, reason, detail, raw))
+@dataclass
+class _Parsed:
+    """What the lines of one csv gave: rows kept and skipped, and what was seen."""
 
+    rows: list[Row] = field(default_factory=list)
+    skipped: list[SkippedRow] = field(default_factory=list)
+    missing_side: list[int] = field(default_factory=list)
+    has_header: bool = False
+    seen_data: bool = False
+
+
+def _parse_lines(
+    text: str, csv_path: Path, img_dir: Path, drive: bool, resolve: Callable[[str], Path | None]
+) -> _Parsed:
+    """Every line of ``text`` as a kept row, a skipped row, the header or a blank line."""
+    columns = DRIVE_COLUMNS if drive else COLUMNS
+    out = _Parsed()
     # Split on \n ourselves so line numbers are physical lines (CRLF and lone CR included).
     for line_no, raw in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
         if not raw.strip():
@@ -395,73 +439,65 @@ def read_recording(path: str | os.PathLike) -> Recording:
         try:
             fields = next(csv.reader([raw], skipinitialspace=True, strict=True))
         except csv.Error as e:
-            seen_data = True
-            skip(line_no, "unparsable_line", str(e), raw)
+            out.seen_data = True
+            out.skipped.append(SkippedRow(line_no, "unparsable_line", str(e), raw))
             continue
-        if not seen_data and not has_header and _is_header(fields):
-            _check_header(fields, csv_path, line_no, columns)
-            has_header = True
+        if not out.seen_data and not out.has_header and _is_header(fields):
+            check_header(fields, csv_path, line_no, columns)
+            out.has_header = True
             continue
-        seen_data = True
+        out.seen_data = True
         if len(fields) != len(columns):
-            skip(line_no, "column_count", f"expected {len(columns)}, found {len(fields)}", raw)
+            detail = f"expected {len(columns)}, found {len(fields)}"
+            out.skipped.append(SkippedRow(line_no, "column_count", detail, raw))
             continue
         if drive:  # image,time,steering,throttle,speed: a centre camera only, no brake
             image, _time, steering_text, throttle_text, speed_text = fields
             fields = [image, "", "", steering_text, throttle_text, "0", speed_text]
-        values, problem = _parse_numbers(fields[3:])
-        if problem:
-            skip(line_no, *problem, raw)
+        row = _parse_row(line_no, raw, fields, img_dir, resolve)
+        if isinstance(row, SkippedRow):
+            out.skipped.append(row)
             continue
-        steering, throttle, brake, speed = values
-        if not -1.0 <= steering <= 1.0:
-            skip(line_no, "steering_out_of_range", f"steering={steering} not in -1..1", raw)
-            continue
-        if not _basename(fields[0]):
-            skip(line_no, "no_centre_path", "centre column is empty", raw)
-            continue
-        centre = resolve(fields[0])
-        if centre is None:
-            skip(line_no, "centre_image_missing", f"{_basename(fields[0])} not in {img_dir}", raw)
-            continue
-        left, right = resolve(fields[1]), resolve(fields[2])
-        if (left is None and _basename(fields[1])) or (right is None and _basename(fields[2])):
-            missing_side.append(line_no)
-        rows.append(
-            Row(
-                line=line_no,
-                centre=centre,
-                left=left,
-                right=right,
-                steering=steering,
-                throttle=throttle,
-                brake=brake,
-                speed=speed,
-                timestamp=parse_timestamp(centre.name),
-            )
-        )
+        if (row.left is None and _basename(fields[1])) or (
+            row.right is None and _basename(fields[2])
+        ):
+            out.missing_side.append(line_no)
+        out.rows.append(row)
+    return out
 
-    rec = Recording(
-        name=csv_path.parent.name,
-        csv_path=csv_path,
-        img_dir=img_dir,
-        rows=tuple(rows),
-        skipped=tuple(skipped),
-        missing_side_lines=tuple(missing_side),
-        has_header=has_header,
+
+def _parse_row(
+    line_no: int,
+    raw: str,
+    fields: list[str],
+    img_dir: Path,
+    resolve: Callable[[str], Path | None],
+) -> Row | SkippedRow:
+    """The seven ``COLUMNS`` of one line as a :class:`Row`, or why it is skipped."""
+    values, problem = _parse_numbers(fields[3:])
+    if problem:
+        return SkippedRow(line_no, *problem, raw)
+    steering, throttle, brake, speed = values
+    if not -1.0 <= steering <= 1.0:
+        detail = f"steering={steering} not in -1..1"
+        return SkippedRow(line_no, "steering_out_of_range", detail, raw)
+    if not _basename(fields[0]):
+        return SkippedRow(line_no, "no_centre_path", "centre column is empty", raw)
+    centre = resolve(fields[0])
+    if centre is None:
+        detail = f"{_basename(fields[0])} not in {img_dir}"
+        return SkippedRow(line_no, "centre_image_missing", detail, raw)
+    return Row(
+        line=line_no,
+        centre=centre,
+        left=resolve(fields[1]),
+        right=resolve(fields[2]),
+        steering=steering,
+        throttle=throttle,
+        brake=brake,
+        speed=speed,
+        timestamp=parse_timestamp(centre.name),
     )
-    if not rows:
-        if not seen_data and not skipped:
-            raise RecordingError(
-                f"{csv_path} has a header but no data rows: expected rows of "
-                f"{','.join(columns)} after it"
-            )
-        raise RecordingError(f"{csv_path} has no usable rows:\n{rec.summary()}")
-    if skipped or missing_side:
-        logger.warning("%s", rec.summary())
-    else:
-        logger.info("%s", rec.summary())
-    return rec
 
 
 def _parse_numbers(fields: list[str]) -> tuple[list[float], tuple[str, str] | None]:
@@ -501,6 +537,44 @@ def read_recordings(paths: Iterable[str | os.PathLike]) -> list[Recording]:
         if n > 1:
             logger.warning("%d recordings share the folder name %r", n, name)
     return recordings
+
+
+def csv_number(value: float) -> str:
+    """A number as the simulator (C# ``float.ToString``) writes it in ``driving_log.csv``:
+    7 significant digits, ``E-06`` exponents below 1e-4, no trailing zeros: ``0``,
+    ``-0.05``, ``12.91324``, ``6.457884E-06``."""
+    text = f"{float(np.float32(value)):.7G}"
+    return "0" if text in ("0", "-0") else text
+
+
+def driving_log_row(
+    centre: str,
+    left: str,
+    right: str,
+    steering: float,
+    throttle: float,
+    brake: float,
+    speed: float,
+    *,
+    number: Callable[[float], str] = csv_number,
+) -> str:
+    """One ``driving_log.csv`` line (``COLUMNS``, no newline) as the simulator writes it.
+
+    The image paths go in as given (``""`` for a camera left out), unquoted, as the
+    simulator writes them; the numbers through ``number``: the simulator's own format
+    by default, ``repr`` to keep values read from another csv exactly.
+    """
+    numbers = (number(v) for v in (steering, throttle, brake, speed))
+    return ",".join([centre, left, right, *numbers])
+
+
+def write_driving_log(folder: str | os.PathLike, rows: Iterable[str]) -> Path:
+    """Write ``rows`` (:func:`driving_log_row`) to ``folder/driving_log.csv``; its path.
+
+    No header, one row a line ending in ``\\n``, UTF-8, written atomically
+    (:func:`core.outputs.write_atomic`). :func:`read_recording` reads it back.
+    """
+    return write_atomic(Path(folder) / CSV_NAME, "".join(f"{row}\n" for row in rows))
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -594,121 +668,26 @@ def decode_images_skipping(
     return out, unreadable
 
 
-# ---------------------------------------------------------------------- drive.py's log
+#: Moved to core.drive_log (issue 15). Transitional, until drive/dashboard.py,
+#: drive/recorder.py, tools/video.py and tests/drive import them from there (files this
+#: change left to the helper moving drive/ and tools/): delete this and __getattr__ then.
+_MOVED_TO_DRIVE_LOG = frozenset(
+    {
+        "DRIVE_EXTRAS_CSV_NAME",
+        "DRIVE_FRAME_PATTERN",
+        "DriveRow",
+        "drive_log_row",
+        "extras_row",
+        "frame_name",
+        "read_drive_extras",
+        "read_drive_log",
+    }
+)
 
 
-def frame_name(when: datetime) -> str:
-    """``YYYY_MM_DD_HH_MM_SS_mmm.jpg``, the simulator's own naming, for a recorded frame."""
-    return when.strftime("%Y_%m_%d_%H_%M_%S_") + f"{when.microsecond // 1000:03d}.jpg"
+def __getattr__(name: str):
+    if name in _MOVED_TO_DRIVE_LOG:
+        import core.drive_log  # here: core.drive_log imports this module
 
-
-def drive_log_row(
-    image: str, when: datetime, steering: float, throttle: float, speed: float
-) -> list[str]:
-    """One ``drive_log.csv`` row (``DRIVE_COLUMNS``): what was sent for the frame ``image``."""
-    return [
-        image,
-        when.isoformat(timespec="milliseconds"),
-        f"{steering:.6f}",
-        f"{throttle:.6f}",
-        f"{speed:.4f}",
-    ]
-
-
-def extras_row(image: str, extras: dict, field_names: Sequence[str]) -> list[str]:
-    """One ``drive_extras.csv`` row: ``image`` then each field's cell, empty where absent."""
-    return [image, *(_extras_cell(extras.get(n)) for n in field_names)]
-
-
-def _extras_cell(value) -> str:
-    """A csv cell: floats in full (repr round-trips), whole numbers and text as they are."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and math.isfinite(value):
-        return repr(value)
-    return str(value)
-
-
-@dataclass(frozen=True, slots=True)
-class DriveRow:
-    """One row of ``drive_log.csv``: the frame's file name and what was sent for it."""
-
-    line: int
-    image: str
-    time: str
-    steering: float
-    throttle: float
-    speed: float
-
-
-def read_drive_log(path: str | os.PathLike, *, skip_bad_rows: bool = False) -> list[DriveRow]:
-    """The rows of ``drive.py``'s ``drive_log.csv`` (its folder or the csv), in file order.
-
-    Raises RecordingError naming the file and line when the header is not
-    ``DRIVE_COLUMNS`` or a row is bad (wrong column count, a frame name the recorder
-    does not write, a value that is not a number); with ``skip_bad_rows`` bad rows are
-    left out instead and logged with their line numbers. A missing or unreadable csv
-    raises RecordingError too.
-    """
-    csv_path = Path(path)
-    if csv_path.is_dir():
-        csv_path = csv_path / DRIVE_CSV_NAME
-    text = _read_text(csv_path)
-    rows: list[DriveRow] = []
-    skipped: list[str] = []
-    lines = [(n, raw) for n, raw in enumerate(text.splitlines(), 1) if raw.strip()]
-    if not lines:
-        return rows
-    (header_line, header), body = lines[0], lines[1:]
-    _check_header(next(csv.reader([header])), csv_path, header_line, DRIVE_COLUMNS)
-    for line_no, raw in body:
-        try:
-            rows.append(_drive_row(line_no, raw))
-        except ValueError as e:
-            problem = f"{csv_path} line {line_no}: {e}, found {_truncate(raw)!r}"
-            if not skip_bad_rows:
-                raise RecordingError(problem) from None
-            skipped.append(problem)
-    if skipped:
-        shown = "\n  ".join(skipped[:_SUMMARY_EXAMPLES])
-        more = len(skipped) - _SUMMARY_EXAMPLES
-        logger.warning(
-            "%s: skipped %d bad rows of %d:\n  %s%s",
-            csv_path,
-            len(skipped),
-            len(body),
-            shown,
-            f"\n  ... and {more} more" if more > 0 else "",
-        )
-    return rows
-
-
-def _drive_row(line_no: int, raw: str) -> DriveRow:
-    try:
-        fields = next(csv.reader([raw], strict=True))
-    except csv.Error as e:
-        raise ValueError(f"expected a csv row ({e})") from None
-    if len(fields) != len(DRIVE_COLUMNS):
-        raise ValueError(f"expected {len(DRIVE_COLUMNS)} columns, found {len(fields)}")
-    image, time, *numbers = fields
-    if not DRIVE_FRAME_PATTERN.match(image):
-        raise ValueError("expected a frame name like 2024_10_06_09_29_56_427.jpg in image")
-    values = []
-    for name, value in zip(DRIVE_COLUMNS[2:], numbers, strict=True):
-        try:
-            values.append(float(value))
-        except ValueError:
-            raise ValueError(f"expected a number in {name}, found {value!r}") from None
-    return DriveRow(line_no, image, time, *values)
-
-
-def read_drive_extras(folder: str | os.PathLike) -> dict[str, dict[str, str]]:
-    """``drive_extras.csv`` of a recording by frame name (empty cells left out); {} if none."""
-    path = Path(folder) / DRIVE_EXTRAS_CSV_NAME
-    if not path.is_file():
-        return {}
-    with open(path, newline="") as f:
-        return {
-            row["image"]: {k: v for k, v in row.items() if k != "image" and v}
-            for row in csv.DictReader(f)
-        }
+        return getattr(core.drive_log, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

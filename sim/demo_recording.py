@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from core.recordings import CSV_NAME, IMG_DIR_NAME, driving_log_row, write_driving_log
 from sim.camera import LEFT_CAMERA_X_M, RIGHT_CAMERA_X_M, Camera
 from sim.driver import drive_demo
 from sim.render import render_view
@@ -29,14 +30,6 @@ _CAMERAS = (
     ("left", Camera(lateral_m=LEFT_CAMERA_X_M)),
     ("right", Camera(lateral_m=RIGHT_CAMERA_X_M)),
 )
-
-
-def format_number(value: float) -> str:
-    """A number as the simulator (C# float.ToString) writes it: 7 significant
-    digits, ``E-06`` exponents below 1e-4, no trailing zeros: ``0``, ``-0.05``,
-    ``12.91324``, ``6.457884E-06``."""
-    text = f"{float(np.float32(value)):.7G}"
-    return "0" if text in ("0", "-0") else text
 
 
 def _timestamp_name(camera: str, when: dt.datetime) -> str:
@@ -88,12 +81,12 @@ def write_demo_recording(
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return out / "driving_log.csv"
+    return out / CSV_NAME
 
 
 def _render_recording(folder: Path, out: Path, n_frames: int, seed: int, quality: int) -> Path:
     """Render into ``folder``, naming the images by their place in ``out`` in the csv."""
-    img_dir = folder / "IMG"
+    img_dir = folder / IMG_DIR_NAME
     img_dir.mkdir(parents=True, exist_ok=True)
     logger.info(
         "writing PROCEDURALLY GENERATED demo data (not a simulator recording): "
@@ -105,7 +98,7 @@ def _render_recording(folder: Path, out: Path, n_frames: int, seed: int, quality
     # 20 mph top cruise x 74 ms frames is 0.66 m a frame; plus 300 m for the view.
     track = make_track(seed, length_m=0.7 * n_frames + 300.0)
     drive = drive_demo(track, n_frames, seed)
-    lines = []
+    rows = []
     for f in range(n_frames):
         when = _START_TIME + dt.timedelta(milliseconds=round(drive.time_s[f] * 1000.0))
         paths = []
@@ -115,16 +108,14 @@ def _render_recording(folder: Path, out: Path, n_frames: int, seed: int, quality
             )
             file_name = _timestamp_name(name, when)
             Image.fromarray(view).save(img_dir / file_name, quality=quality)
-            paths.append(str(out / "IMG" / file_name))
+            paths.append(str(out / IMG_DIR_NAME / file_name))
         numbers = (drive.steering[f], drive.throttle[f], drive.brake[f], drive.speed_mph[f])
-        lines.append(",".join(paths + [format_number(n) for n in numbers]) + "\n")
-    csv_path = folder / "driving_log.csv"
-    with open(csv_path, "w", encoding="utf-8", newline="") as fh:
-        fh.writelines(lines)
+        rows.append(driving_log_row(*paths, *numbers))
+    csv_path = write_driving_log(folder, rows)
     logger.info(
         "demo recording done: %s (steering mean %+.3f, |steering| mean %.3f, "
         "lateral offset %.2f..%.2f m)",
-        out / "driving_log.csv",
+        out / CSV_NAME,
         float(drive.steering.mean()),
         float(np.abs(drive.steering).mean()),
         float(drive.lateral_m.min()),

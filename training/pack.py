@@ -23,9 +23,16 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from core.cli import error_exit, setup_logging
+from core.cli import HelpFormatter, error_exit, setup_logging
 from core.outputs import check_new_folder
-from core.recordings import RecordingError, load_image, read_recordings
+from core.recordings import (
+    IMG_DIR_NAME,
+    RecordingError,
+    driving_log_row,
+    load_image,
+    read_recordings,
+    write_driving_log,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +40,7 @@ logger = logging.getLogger(__name__)
 def pack_recording(rec, out: Path, *, rows=(60, 140), quality=80, sides=True) -> Path:
     folder = out / rec.name
     check_new_folder(folder, what="packed recording", remedy="choose another --out")
-    (folder / "IMG").mkdir(parents=True)
+    (folder / IMG_DIR_NAME).mkdir(parents=True)
     top, bottom = rows
     lines = []
     for row in tqdm(rec.rows, desc=f"packing {rec.name}", unit="row"):
@@ -46,23 +53,31 @@ def pack_recording(rec, out: Path, *, rows=(60, 140), quality=80, sides=True) ->
             packed = np.zeros_like(frame)
             packed[top:bottom] = frame[top:bottom]
             name = Path(path).stem + ".webp"
-            Image.fromarray(packed).save(folder / "IMG" / name, "WEBP", quality=quality)
-            names.append(f"IMG/{name}")
-        lines.append(
-            f"{names[0]},{names[1]},{names[2]},{row.steering!r},{row.throttle!r},"
-            f"{row.brake!r},{row.speed!r}"
-        )
-    (folder / "driving_log.csv").write_text("\n".join(lines) + "\n")
+            Image.fromarray(packed).save(folder / IMG_DIR_NAME / name, "WEBP", quality=quality)
+            names.append(f"{IMG_DIR_NAME}/{name}")
+        # repr: the values exactly as read, not rounded to the simulator's 7 digits
+        numbers = (row.steering, row.throttle, row.brake, row.speed)
+        lines.append(driving_log_row(*names, *numbers, number=repr))
+    write_driving_log(folder, lines)
     return folder
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m training.pack", description=__doc__.split("\n\n")[0]
+        prog="python -m training.pack",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=HelpFormatter,
     )
     p.add_argument("recordings", nargs="+", help="recording folders or driving_log.csv files")
     p.add_argument("--out", required=True, help="folder that receives one packed folder each")
-    p.add_argument("--rows", nargs=2, type=int, default=(60, 140), metavar=("TOP", "BOTTOM"))
+    p.add_argument(
+        "--rows",
+        nargs=2,
+        type=int,
+        default=(60, 140),
+        metavar=("TOP", "BOTTOM"),
+        help="rows kept; the rest are set to black",
+    )
     p.add_argument("--quality", type=int, default=80, help="WebP quality")
     p.add_argument(
         "--centre-only", action="store_true", help="drop side cameras (validation-only recordings)"

@@ -1,8 +1,7 @@
-"""Tests for core.recordings: every csv style seen in real recordings, broken logs, images."""
+"""Reading recordings (core.recordings): every csv style seen in real ones, broken logs."""
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 from pathlib import Path
@@ -10,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from recordings_testkit import all_images, make_recording, names, row
 
 from core.recordings import (
     SKIP_REASONS,
-    ImageError,
     RecordingError,
     decode_images,
-    load_image,
     parse_timestamp,
     read_recording,
     read_recordings,
@@ -24,54 +22,6 @@ from core.recordings import (
 
 REAL_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "udacity"
 REAL_ROWS = {"akbari_lake": 1731, "bsh_t2new_jungle": 1167, "jclc_mountain": 1084}
-
-
-def jpeg(colour=(200, 30, 30), size=(320, 160), mode="RGB") -> bytes:
-    buf = io.BytesIO()
-    Image.new(mode, size, colour).save(buf, format="JPEG", quality=95)
-    return buf.getvalue()
-
-
-JPEG = jpeg()
-
-
-def stamp(i: int) -> str:
-    """File-name stamp of frame i: 2024-10-06 09:29:56.400 plus 70 ms per frame."""
-    ms = 56_400 + 70 * i
-    return f"2024_10_06_09_29_{ms // 1000:02d}_{ms % 1000:03d}"
-
-
-def names(i: int) -> tuple[str, str, str]:
-    return tuple(f"{cam}_{stamp(i)}.jpg" for cam in ("center", "left", "right"))
-
-
-def make_recording(
-    root: Path,
-    lines: list[str],
-    images=(),
-    *,
-    newline="\n",
-    bom=False,
-    folder="rec",
-    trailing="\n",
-) -> Path:
-    """Write folder/driving_log.csv with `lines` and a JPEG for each name in `images`."""
-    rec = root / folder
-    (rec / "IMG").mkdir(parents=True)
-    for name in images:
-        (rec / "IMG" / name).write_bytes(JPEG)
-    text = newline.join(lines) + (trailing.replace("\n", newline) if lines else "")
-    (rec / "driving_log.csv").write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
-    return rec
-
-
-def row(i: int, prefix: str = "", steering="0", throttle="0", brake="0", speed="1.5", sep=","):
-    paths = [prefix + n for n in names(i)]
-    return sep.join([*paths, steering, throttle, brake, speed])
-
-
-def all_images(n: int) -> list[str]:
-    return [name for i in range(n) for name in names(i)]
 
 
 STYLES = {
@@ -343,82 +293,6 @@ def test_read_recordings_and_duplicates(tmp_path):
         read_recordings([a, tmp_path / "c"])
 
 
-# --- images ----------------------------------------------------------------------------------
-
-
-def test_load_image_is_rgb(tmp_path):
-    img = np.zeros((160, 320, 3), np.uint8)
-    img[:, :160] = (255, 0, 0)  # red left half, blue right half
-    img[:, 160:] = (0, 0, 255)
-    path = tmp_path / "f.jpg"
-    Image.fromarray(img).save(path, quality=95)
-    out = load_image(path)
-    assert out.shape == (160, 320, 3) and out.dtype == np.uint8
-    assert out[80, 40, 0] > 200 and out[80, 40, 2] < 50  # red stays in channel 0 (not BGR)
-    assert out[80, 280, 2] > 200 and out[80, 280, 0] < 50
-
-
-def test_load_image_converts_grey_and_png(tmp_path):
-    (tmp_path / "g.jpg").write_bytes(jpeg(colour=128, mode="L"))
-    Image.new("RGBA", (320, 160), (10, 20, 30, 0)).save(tmp_path / "a.png")
-    assert load_image(tmp_path / "g.jpg").shape == (160, 320, 3)
-    assert load_image(tmp_path / "a.png")[0, 0].tolist() == [10, 20, 30]
-
-
-def test_load_image_wrong_size(tmp_path):
-    path = tmp_path / "small.jpg"
-    path.write_bytes(jpeg(size=(64, 32)))
-    with pytest.raises(ImageError, match=r"small.jpg: expected a 320x160 image, found 64x32"):
-        load_image(path)
-
-
-def test_load_image_not_an_image(tmp_path):
-    path = tmp_path / "fake.jpg"
-    path.write_text("not a jpeg")
-    with pytest.raises(ImageError, match=r"fake.jpg: not an image file"):
-        load_image(path)
-
-
-def test_load_image_truncated_and_missing(tmp_path):
-    path = tmp_path / "cut.jpg"
-    path.write_bytes(JPEG[: len(JPEG) // 2])
-    with pytest.raises(ImageError, match=r"cut.jpg: cannot decode image"):
-        load_image(path)
-    with pytest.raises(ImageError, match=r"gone.jpg: image file does not exist"):
-        load_image(tmp_path / "gone.jpg")
-
-
-def test_decode_images_keeps_order(tmp_path, capsys):
-    paths = []
-    for i in range(12):
-        p = tmp_path / f"{i}.jpg"
-        p.write_bytes(jpeg(colour=(20 * i, 0, 255 - 20 * i)))
-        paths.append(p)
-    out = decode_images(paths, progress=False)
-    assert out.shape == (12, 160, 320, 3) and out.dtype == np.uint8
-    np.testing.assert_allclose(out[:, 80, 160, 0], [20 * i for i in range(12)], atol=4)
-    np.testing.assert_array_equal(out, decode_images(paths, progress=False, workers=1))
-    assert capsys.readouterr().out == ""  # no print
-    assert decode_images([], progress=False).shape == (0, 160, 320, 3)
-
-
-def test_decode_images_fails_naming_the_file(tmp_path):
-    good = tmp_path / "good.jpg"
-    good.write_bytes(JPEG)
-    bad = tmp_path / "bad.jpg"
-    bad.write_bytes(jpeg(size=(320, 240)))
-    with pytest.raises(ImageError, match=r"bad.jpg: expected a 320x160 image, found 320x240"):
-        decode_images([good] * 5 + [bad] + [good] * 5, progress=False)
-    with pytest.raises(ValueError, match="workers must be >= 1"):
-        decode_images([good], progress=False, workers=0)
-
-
-def test_decode_a_recording(tmp_path):
-    rec = read_recording(make_recording(tmp_path, [row(i) for i in range(4)], all_images(4)))
-    frames = decode_images(rec.centre_paths, progress=True, desc="test")
-    assert frames.shape == (4, 160, 320, 3)
-
-
 # --- the real recordings in ../shared --------------------------------------------------------
 
 
@@ -463,50 +337,3 @@ def test_non_utf8_csv_is_read_as_latin1(tmp_path):
     (folder / "driving_log.csv").write_bytes(line.encode("cp1252") + b"\r\n")
     rec = read_recording(folder)
     assert len(rec) == 1 and rec.rows[0].centre.name == names(0)[0]
-
-
-# ---------------------------------------------------------------------- drive.py's log
-
-
-def _drive_log(folder: Path, rows: list[str]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    header = "image,time,steering,throttle,speed"
-    (folder / "drive_log.csv").write_text("\n".join([header, *rows]) + "\n")
-    return folder
-
-
-def test_drive_log_rows_round_trip(tmp_path):
-    from datetime import datetime
-
-    from core.recordings import drive_log_row, frame_name, read_drive_log
-
-    when = datetime(2024, 10, 6, 9, 29, 56, 427_900)
-    row = drive_log_row(frame_name(when), when, -0.25, 0.3, 12.5)
-    assert row == ["2024_10_06_09_29_56_427.jpg", "2024-10-06T09:29:56.427", "-0.250000",
-                   "0.300000", "12.5000"]  # fmt: skip
-    rows = read_drive_log(_drive_log(tmp_path / "rec", [",".join(row)]))
-    assert [(r.line, r.image, r.steering, r.throttle, r.speed) for r in rows] == [
-        (2, "2024_10_06_09_29_56_427.jpg", -0.25, 0.3, 12.5)
-    ]
-
-
-def test_drive_log_bad_rows_are_named(tmp_path, caplog):
-    from core.recordings import read_drive_log
-
-    good = "2024_10_06_09_29_56_427.jpg,t,0.1,0.2,3.0"
-    folder = _drive_log(
-        tmp_path / "rec", [good, "2024_10_06_09_29_56_500.jpg,t,x,0.2,3.0", "../secret,t,0,0,0"]
-    )
-    with pytest.raises(
-        RecordingError, match=r"drive_log.csv line 3: expected a number in steering"
-    ):
-        read_drive_log(folder)
-    with caplog.at_level(logging.WARNING):
-        rows = read_drive_log(folder, skip_bad_rows=True)
-    assert [r.line for r in rows] == [2]
-    assert (
-        "skipped 2 bad rows of 3" in caplog.text and "line 4: expected a frame name" in caplog.text
-    )
-    (folder / "drive_log.csv").write_text("image,steering\n" + good + "\n")
-    with pytest.raises(RecordingError, match="line 1: unexpected header"):
-        read_drive_log(folder, skip_bad_rows=True)

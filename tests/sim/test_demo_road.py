@@ -17,7 +17,7 @@ from sim.camera import (
     camera_offset_for_car_pose,
     synthesize_view,
 )
-from sim.demo_recording import format_number, write_demo_recording
+from sim.demo_recording import write_demo_recording
 from sim.demo_road import main
 from sim.driver import drive_demo
 from sim.render import render_view
@@ -72,16 +72,6 @@ def test_csv_has_the_simulators_exact_format(recording: Path):
     assert len(images) == 3 * N_FRAMES
     with Image.open(images[0]) as im:
         assert (im.format, im.mode, im.size) == ("JPEG", "RGB", (320, 160))
-
-
-def test_numbers_are_formatted_like_the_simulator():
-    assert format_number(0) == "0"
-    assert format_number(-0.0) == "0"
-    assert format_number(1.0) == "1"
-    assert format_number(-0.05) == "-0.05"
-    assert format_number(12.91324) == "12.91324"
-    assert format_number(6.457884e-06) == "6.457884E-06"
-    assert format_number(0.000115534) == "0.000115534"
 
 
 def test_same_seed_same_recording_other_seed_differs(recording: Path, tmp_path: Path):
