@@ -15,7 +15,6 @@ from export.convert import (
     convert,
     to_onnx,
     to_tflite,
-    write_new,
 )
 from export.frames import FramesError, FrameSet, recording_frames, synthetic_frames
 
@@ -30,5 +29,4 @@ __all__ = [
     "synthetic_frames",
     "to_onnx",
     "to_tflite",
-    "write_new",
 ]

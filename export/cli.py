@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 import models
-from core.cli import setup_logging
+from core.cli import HelpFormatter, error_exit, setup_logging
+from core.outputs import check_new_file, write_atomic
 from core.runs import (
     EXPORT_SUFFIXES,
     KERAS_SUFFIXES,
@@ -29,7 +29,7 @@ from core.runs import (
     read_config,
     resolve_model,
 )
-from export.convert import FORMATS, QUANTIZATIONS, ExportError, convert, write_new
+from export.convert import FORMATS, QUANTIZATIONS, ExportError, convert
 from export.frames import FramesError, FrameSet, recording_frames, synthetic_frames
 from serving import load
 
@@ -76,10 +76,11 @@ def default_output(model_file: Path, fmt: str, quantize: str | None) -> Path:
 
 
 def check_output(out: Path, fmt: str, overwrite: bool) -> None:
+    """Refuse an ``--out`` of the wrong suffix, an existing file (without ``overwrite``,
+    :func:`core.outputs.check_new_file`) or a folder that does not exist."""
     if out.suffix != FORMATS[fmt]:
         raise ExportError(f"--to {fmt} writes a {FORMATS[fmt]} file, got --out {out}")
-    if out.exists() and not overwrite:
-        raise ExportError(f"{out} already exists; pass --overwrite to replace it")
+    check_new_file(out, overwrite=overwrite, error=ExportError)
     if not out.parent.is_dir():
         raise ExportError(f"output folder {out.parent} does not exist")
 
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="export.py",
         description="Export a steering model to TFLite (LiteRT) or ONNX; check it against Keras.",
+        formatter_class=HelpFormatter,
     )
     p.add_argument("model", metavar="MODEL", help="a .keras/.h5 file or a training run folder")
     p.add_argument("--to", required=True, choices=sorted(FORMATS), help="output format")
@@ -179,8 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except (ExportError, FramesError, ModelLoadError) as exc:
-        print(f"export.py: error: {exc}", file=sys.stderr)
-        return 2
+        return error_exit(exc, logger)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -207,7 +208,8 @@ def run(args: argparse.Namespace) -> int:
         calibration=None if calibration is None else calibration.frames,
     )
     seconds = time.perf_counter() - start
-    write_new(out, content, overwrite=args.overwrite)
+    check_output(out, args.to, args.overwrite)  # again: it may have appeared meanwhile
+    write_atomic(out, content)
 
     predictor = load(out, threads=os.cpu_count() or 1, suffixes=EXPORT_SUFFIXES)
     expected = model.predict(check.frames.astype(np.float32), batch_size=32, verbose=0)

@@ -1,7 +1,8 @@
 """Keras steering model -> TFLite (LiteRT) or ONNX bytes, float, float16 or int8.
 
 The TFLite conversion is :func:`serving.convert.to_tflite`, the one the drive server runs
-in memory; this module adds ONNX and writing files.
+in memory; this module adds ONNX. The files are written by ``export.cli`` through
+:mod:`core.outputs` (the one overwrite guard, atomic writes).
 
 Every path traces ``model(x, training=False)`` explicitly, never ``model(x)``: a
 ``Resizing`` layer would otherwise put BatchNorm in training mode
@@ -24,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -51,7 +51,6 @@ __all__ = [
     "convert",
     "to_onnx",
     "to_tflite",
-    "write_new",
 ]
 
 FORMATS = {"tflite": ".tflite", "onnx": ".onnx"}
@@ -68,6 +67,7 @@ def to_onnx(
     opset: int = ONNX_OPSET,
 ) -> bytes:
     """Convert to ONNX bytes with tf2onnx; float16 and int8 (static QDQ) via onnxruntime."""
+    # heavy: imported on use (onnx, tf2onnx and onnxruntime load TensorFlow's converters)
     import onnx
     import tf2onnx
 
@@ -109,6 +109,7 @@ def _rename_output(proto, name: str) -> None:
 
 
 def _onnx_int8(proto, calibration: np.ndarray):
+    # heavy: imported on use
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -169,23 +170,3 @@ def convert(
     if fmt == "onnx":
         return to_onnx(model, quantize=quantize, calibration=calibration)
     raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-
-
-def write_new(path: str | os.PathLike, content: bytes, *, overwrite: bool = False) -> Path:
-    """Write ``content`` to ``path`` atomically; refuse an existing file unless ``overwrite``."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise ExportError(f"{path} already exists; pass --overwrite to replace it")
-    if not path.parent.is_dir():
-        raise ExportError(f"output folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        if not overwrite and path.exists():  # appeared while we converted
-            raise ExportError(f"{path} already exists; pass --overwrite to replace it")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -1,12 +1,10 @@
 """Frames for int8 calibration and parity checks: from recordings, or generated.
 
-Recordings are read with ``core.recordings`` (imported when frames are first
-needed): it already resolves the centre column's Windows/Linux/relative paths by
-basename into ``IMG/``, handles ``", "`` separators, headers and bad rows, and decodes
-with PIL to RGB exactly as training does. A second, smaller csv reader here would be a
-near-copy that drifts (keras-pitfalls item 6: decoders differ by a few grey levels).
-Exporting is an offline step run where the training data lives, so depending on
-``training/`` is fine here, unlike the drive server, which must not.
+Recordings are read with ``core.recordings``: it already resolves the centre column's
+Windows/Linux/relative paths by basename into ``IMG/``, handles ``", "`` separators,
+headers and bad rows, and decodes to RGB exactly as training does. A second, smaller
+csv reader here would be a near-copy that drifts (keras-pitfalls item 6: decoders
+differ by a few grey levels).
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.recordings import decode_images, read_recordings
 from models import INPUT_SHAPE
 
 logger = logging.getLogger(__name__)
@@ -59,8 +58,6 @@ def recording_frames(dirs: Sequence[str | os.PathLike], n: int, *, phase: float 
             f"recording folder(s) not found: {', '.join(missing)}; expected folders holding "
             "driving_log.csv and IMG/ (pass --data DIR ... to choose others)"
         )
-    from core.recordings import decode_images, read_recordings
-
     try:
         recordings = read_recordings(dirs)
     except ValueError as exc:  # RecordingError names the folder, what was expected and found

@@ -11,6 +11,7 @@ should be one the run was not trained on. Figures: benchmarks/export_parity.md.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -18,9 +19,12 @@ from pathlib import Path
 import numpy as np
 
 import models
+from core.cli import HelpFormatter, error_exit, setup_logging
+from core.recordings import ImageError, RecordingError, decode_images, read_recording
+from core.runs import ModelLoadError
 from export.cli import DEFAULT_SAMPLES, median_ms, parity, resolve_source
-from export.convert import FORMATS, convert, to_tflite
-from export.frames import recording_frames
+from export.convert import FORMATS, ExportError, convert, to_tflite
+from export.frames import FramesError, recording_frames
 from serving import load
 
 #: (label, format, quantize, int8 input type)
@@ -34,11 +38,11 @@ VARIANTS = (
     ("onnx int8", "onnx", "int8", None),
 )
 
+logger = logging.getLogger(__name__)
+
 
 def held_out(recording: str) -> tuple[np.ndarray, np.ndarray]:
     """Every centre frame of ``recording`` (uint8) and its recorded steering."""
-    from core.recordings import decode_images, read_recording
-
     rec = read_recording(recording)
     return decode_images(rec.centre_paths, progress=False), np.asarray(rec.steering)
 
@@ -77,19 +81,31 @@ def report(run: str, frames: np.ndarray, steering: np.ndarray, samples: int) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m export.parity_report", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m export.parity_report",
+        description=__doc__,
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("runs", nargs="+", metavar="RUN", help="training run folders or model files")
     p.add_argument("--recording", required=True, help="held-out recording to measure on")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="calibration frames")
     args = p.parse_args(argv)
+    setup_logging()
+    try:
+        return run(args)
+    except (ExportError, FramesError, ModelLoadError, RecordingError, ImageError) as exc:
+        return error_exit(exc, logger)
+
+
+def run(args: argparse.Namespace) -> int:
     frames, steering = held_out(args.recording)
     print(f"{len(frames)} frames of {args.recording}; load average {os.getloadavg()[0]:.1f}")
     print(
         "| model | export | MAE | p99 | max | MAE/std | steering MAE keras / export "
         "| MB | ms/frame |\n|---|---|---|---|---|---|---|---|---|"
     )
-    for run in args.runs:
-        report(run, frames, steering, args.samples)
+    for model in args.runs:
+        report(model, frames, steering, args.samples)
     return 0
 
 

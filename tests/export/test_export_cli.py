@@ -18,6 +18,14 @@ from serving import load
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def error_line(caplog) -> str:
+    """The one error line of the last failed command (core.cli.error_exit), checked single."""
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors and "\n" not in errors[-1], errors
+    caplog.clear()
+    return errors[-1]
+
+
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory) -> Path:
     """A generated 24-frame recording (csv with Windows paths + IMG/)."""
@@ -68,45 +76,45 @@ def test_h5_file_onnx_default_name_and_explicit_data(tmp_path, pilotnet, recordi
     assert (tmp_path / "steer.onnx").is_file()
 
 
-def test_refuses_to_overwrite_without_flag(run_dir, capsys):
+def test_refuses_to_overwrite_without_flag(run_dir, caplog):
     out = run_dir / "model.tflite"
     out.write_bytes(b"keep me")
     assert main([str(run_dir), "--to", "tflite"]) == 2
-    err = capsys.readouterr().err
+    err = error_line(caplog)
     assert f"{out} already exists" in err and "--overwrite" in err
     assert out.read_bytes() == b"keep me"
     assert main([str(run_dir), "--to", "tflite", "--overwrite", "--samples", "4"]) == 0
     assert out.read_bytes()[4:8] == b"TFL3"  # a flatbuffer with the TFLite identifier
 
 
-def test_explicit_out_path_and_wrong_suffix(run_dir, tmp_path, capsys):
+def test_explicit_out_path_and_wrong_suffix(run_dir, tmp_path, caplog):
     assert main([str(run_dir), "--to", "onnx", "--out", str(tmp_path / "x.tflite")]) == 2
-    assert "--to onnx writes a .onnx file, got --out" in capsys.readouterr().err
+    assert "--to onnx writes a .onnx file, got --out" in error_line(caplog)
     out = tmp_path / "serve" / "steer.onnx"
     assert main([str(run_dir), "--to", "onnx", "--out", str(out)]) == 2
-    assert f"output folder {out.parent} does not exist" in capsys.readouterr().err
+    assert f"output folder {out.parent} does not exist" in error_line(caplog)
 
 
-def test_missing_model_names_what_was_expected(tmp_path, capsys):
+def test_missing_model_names_what_was_expected(tmp_path, caplog):
     missing = tmp_path / "nope.keras"
     assert main([str(missing), "--to", "tflite"]) == 2
-    err = capsys.readouterr().err
+    err = error_line(caplog)
     assert f"model not found: {missing}" in err and "run folder" in err
 
 
-def test_run_folder_without_model(tmp_path, capsys):
+def test_run_folder_without_model(tmp_path, caplog):
     (tmp_path / "config.json").write_text("{}")
     assert main([str(tmp_path), "--to", "onnx"]) == 2
-    err = capsys.readouterr().err
+    err = error_line(caplog)
     assert "holds no model: expected model.keras or model.h5, found config.json" in err
 
 
-def test_not_a_model_file(tmp_path, capsys):
+def test_not_a_model_file(tmp_path, caplog):
     bad = tmp_path / "model.tflite"
     bad.write_bytes(b"x")
     assert main([str(bad), "--to", "onnx"]) == 2
     assert "expected a Keras model (.keras, .h5) or a run folder, got 'model.tflite'" in (
-        capsys.readouterr().err
+        error_line(caplog)
     )
 
 
@@ -118,21 +126,21 @@ def test_wrong_to_is_a_usage_error(run_dir, capsys):
     assert "argument --to: invalid choice: 'tflit'" in err and "onnx" in err and "tflite" in err
 
 
-def test_int8_without_any_data_is_an_error(tmp_path, pilotnet, capsys):
+def test_int8_without_any_data_is_an_error(tmp_path, pilotnet, caplog):
     model_file = tmp_path / "m.keras"
     pilotnet.save(model_file)
     assert main([str(model_file), "--to", "tflite", "--quantize", "int8"]) == 2
-    err = capsys.readouterr().err
+    err = error_line(caplog)
     assert "int8 quantisation needs representative frames" in err
     assert "expected --data DIR" in err and "no run config.json" in err
     assert not (tmp_path / "m.int8.tflite").exists()
 
 
-def test_int8_with_missing_recording_names_it(run_dir, tmp_path, capsys):
+def test_int8_with_missing_recording_names_it(run_dir, tmp_path, caplog):
     gone = tmp_path / "gone"
     args = [str(run_dir), "--to", "onnx", "--quantize", "int8", "--data", str(gone)]
     assert main(args) == 2
-    assert f"recording folder(s) not found: {gone}" in capsys.readouterr().err
+    assert f"recording folder(s) not found: {gone}" in error_line(caplog)
 
 
 def test_float_export_without_data_checks_on_generated_frames(tmp_path, pilotnet, capsys):
@@ -153,7 +161,7 @@ def test_resolve_source_and_default_names(run_dir, recording):
 
 
 def test_root_script_reports_errors_cleanly(tmp_path):
-    """The root script runs the package's main: exit code 2 and one clear line, no trace."""
+    """The root script runs the package's main: exit code 2 and one log line, no trace."""
     proc = subprocess.run(
         [sys.executable, "export.py", str(tmp_path / "missing.h5"), "--to", "onnx"],
         cwd=ROOT,
@@ -162,7 +170,7 @@ def test_root_script_reports_errors_cleanly(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2
-    assert "export.py: error: model not found" in proc.stderr
+    assert "ERROR export.cli: model not found" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -176,7 +184,7 @@ def test_float_export_with_config_data_absent_here_falls_back(tmp_path, pilotnet
     assert "parity on 4 generated road-like frames" in capsys.readouterr().out
 
 
-def test_explicit_data_that_is_missing_is_an_error_even_for_float(run_dir, tmp_path, capsys):
+def test_explicit_data_that_is_missing_is_an_error_even_for_float(run_dir, tmp_path, caplog):
     args = [str(run_dir), "--to", "onnx", "--data", str(tmp_path / "gone")]
     assert main(args) == 2
-    assert "--data: recording folder(s) not found" in capsys.readouterr().err
+    assert "--data: recording folder(s) not found" in error_line(caplog)
