@@ -4,7 +4,7 @@ Models load with ``compile=False`` (a ``.h5`` compiled with ``loss="mse"`` does 
 deserialise otherwise, keras-pitfalls item 4; serving needs no optimizer) and
 ``safe_mode=True`` so no code stored in a file is executed. A ``.h5`` saved by Keras 1
 or 2 (a model from the Udacity course) is not handed to Keras at all: the error says,
-in one line, the ``python -m models.legacy`` command that imports it (``models/legacy.py``).
+in one line, the ``python -m models.legacy`` command that imports it (``models/legacy/``).
 """
 
 from __future__ import annotations

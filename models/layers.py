@@ -6,7 +6,7 @@ every later layer, so a BatchNorm model called as ``model(x)`` (and its exports)
 silently runs BatchNorm in training mode (../shared/docs/keras-pitfalls.md, item 1).
 ``Resize`` takes no ``training`` argument and so cannot leak one. ``ColourConvert`` is
 the colour conversion a model imported from the Udacity course had in its own
-``drive.py`` (``models/legacy.py``).
+``drive.py`` (``models/legacy/``).
 """
 
 from __future__ import annotations
