@@ -74,7 +74,7 @@ def serving_function(model):
     The signature is the model's own input shape (a steering model's is ``(160, 320, 3)``),
     so a model with another contract still converts and the runtime names what it takes.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: imported on use
 
     shape = model.input_shape
     frame = tuple(shape[1:]) if isinstance(shape, tuple) else INPUT_SHAPE
@@ -94,6 +94,7 @@ def to_tflite(
     ``calibration``: uint8 ``(N, 160, 320, 3)`` frames, required for ``quantize="int8"``.
     ``int8_input``: ``"uint8"`` (raw pixels) or ``"float32"`` for int8 models.
     """
+    # heavy: imported on use (serving a .tflite or .onnx file never converts)
     import keras
     import tensorflow as tf
 
@@ -136,7 +137,7 @@ def to_tflite(
 
 
 def _check_uint8_input(content: bytes) -> None:
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter  # imported on use, as in runtime.py
 
     detail = Interpreter(model_content=content).get_input_details()[0]
     scale, zero = detail["quantization"]

@@ -27,6 +27,13 @@ This package sits below ``drive``, ``export`` and ``evaluation`` (which all use 
 above ``models`` (imported only to load a Keras file), so none of those three imports
 another to run a model; ``models`` itself is not its home because importing it imports
 Keras, which a ``.tflite`` or ``.onnx`` server never needs.
+
+Why one file of this length: the :class:`Predictor` contract, its three backends and
+:func:`load` answer one question, which library runs this model, and :func:`load`'s
+fallback (a Keras model converted to LiteRT and checked against ``model.predict`` by
+:func:`check_parity`, else the compiled Keras call) uses every backend and the check.
+Each backend alone is some sixty lines of one library's calls. The conversion, which
+``export.py`` writes to a file, is already apart (:mod:`serving.convert`).
 """
 
 from __future__ import annotations
@@ -146,7 +153,7 @@ def probe_frames(n: int, seed: int = 0) -> np.ndarray:
 
 def _litert_interpreter_class():
     """LiteRT's standalone interpreter if installed, else TensorFlow's copy."""
-    try:
+    try:  # imported on use: only .tflite models need it
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # pragma: no cover - depends on the environment
         try:
@@ -231,7 +238,7 @@ class OnnxPredictor(Predictor):
 
     def __init__(self, path: str | Path, *, threads: int | None = None):
         super().__init__()
-        try:
+        try:  # imported on use: only .onnx models need it
             import onnxruntime as ort
         except ImportError:
             raise ModelLoadError("running .onnx models needs onnxruntime installed") from None
@@ -284,7 +291,7 @@ class KerasPredictor(Predictor):
 
     def __init__(self, model):
         super().__init__()
-        import keras
+        import keras  # heavy: imported on use
 
         self.model = model
         self._x = np.empty((1, *FRAME_SHAPE), dtype=np.float32)
@@ -323,8 +330,8 @@ def check_parity(predictor: Predictor, reference: np.ndarray, frames: np.ndarray
 
 
 def _load_keras(path: Path):
-    # Imported here: keras/TensorFlow cost seconds to import and are not needed for
-    # .tflite or .onnx files.
+    # heavy: imported on use; keras/TensorFlow cost seconds to import and are not
+    # needed for .tflite or .onnx files.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import models
 
@@ -399,7 +406,7 @@ def _read_bytes(path: Path) -> bytes:
 def _keras_predictor(
     model_path: Path, runtime: str, threads: int | None, parity_frames: int, info: dict
 ) -> Predictor:
-    import models
+    import models  # heavy: imported on use (Keras)
 
     model = _load_keras(model_path)
     counts = models.parameter_counts(model)

@@ -20,6 +20,13 @@ Conventions used project-wide (all functions here follow them):
   clockwise seen from above.  Lateral offsets ``> 0`` are to the **right**.
   (In the world frame of :mod:`sim.track` the heading is counter-clockwise
   from +x, so a right turn *decreases* the heading.)
+
+Why one file of this length: the camera model, the steering geometry and the view
+synthesis share the conventions above and the :class:`Camera`'s homographies; the
+synthesis is those homographies applied to a frame. Their users take from every part
+at once (``training/augment.py``, ``sim/render.py`` and the closed loop import the
+camera, its geometry and the synthesis together), so two modules would be imported
+as a pair everywhere.
 """
 
 from __future__ import annotations
