@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import logging
 import os
 import platform
 import re
@@ -29,15 +30,20 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from core.cli import HelpFormatter, error_exit, setup_logging
 from drive.process import ServerProcess, free_port
+from drive.server import DriveServer
 from drive.simclient import load_driving_log, replay
 from serving import Predictor
+from serving.runtime import _load_keras
 
 ROOT = Path(__file__).resolve().parents[1]
 
 DATA = ROOT.parent / "shared" / "data" / "udacity"
 WARMUP_FRAMES = 50
 START_TIMEOUT_S = 300
+
+log = logging.getLogger(__name__)
 
 
 class PredictPerFrame(Predictor):
@@ -56,10 +62,6 @@ class PredictPerFrame(Predictor):
 
 def serve_reference(model_path: str, port: int, log_every: int) -> int:
     """The reference server: same transport and handler, ``model.predict`` per frame."""
-    from core.cli import setup_logging
-    from drive.server import DriveServer
-    from serving.runtime import _load_keras
-
     setup_logging()
     model = _load_keras(Path(model_path))
     server = DriveServer(PredictPerFrame(model), port=port, log_every=log_every)
@@ -109,9 +111,11 @@ def load_average() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks.drive_latency", description=__doc__.splitlines()[0]
+        prog="python -m benchmarks.drive_latency",
+        description=__doc__.splitlines()[0],
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--frames", type=int, default=2000)
     p.add_argument(
@@ -132,19 +136,33 @@ def main(argv=None) -> int:
     p.add_argument("--serve-reference", metavar="MODEL", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--log-every", type=int, default=10**9, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     if args.serve_reference:
         return serve_reference(args.serve_reference, args.port, args.log_every)
+    setup_logging(quiet=True)
     if not DATA.is_dir():
-        print(f"no recordings at {DATA}", file=sys.stderr)
-        return 2
+        return error_exit(f"no recordings at {DATA}", log)
+    frames = load_driving_log(DATA)[: args.frames]
+    load_before = load_average()
+    rows = measure(args, frames)
+    text = report(args, frames, rows, load_before)
+    print(text)
+    if args.output:
+        with args.output.open("a") as f:
+            f.write("\n" + text)
+    return 0
 
-    import keras
+
+def measure(args: argparse.Namespace, frames) -> list[tuple[str, str, dict]]:
+    """Each architecture served by drive.py, then by the reference: (arch, server, figures)."""
+    import keras  # heavy: imported on use, as models (Keras) below
 
     import models
 
-    frames = load_driving_log(DATA)[: args.frames]
-    load_before = load_average()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for arch in args.archs:
@@ -171,7 +189,11 @@ def main(argv=None) -> int:
                 rows.append((arch, "reference: model.predict per frame", ref))
                 print(arch, "reference", ref, flush=True)
                 fast["speedup"] = ref["rtt_p50_ms"] / fast["rtt_p50_ms"]
+    return rows
 
+
+def report(args: argparse.Namespace, frames, rows: list, load_before: str) -> str:
+    """The markdown section: machine, load before and after, one table row per server."""
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     lines = [
         f"### {stamp}: {len(frames)} frames, one telemetry in flight, --threads {args.threads}",
@@ -193,12 +215,7 @@ def main(argv=None) -> int:
             f"| {s.get('handler_p50_ms', nan):.2f} / {s.get('handler_p99_ms', nan):.2f} "
             f"| {speedup} |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output:
-        with args.output.open("a") as f:
-            f.write("\n" + text)
-    return 0
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import os
+import platform
 from pathlib import Path
 
 
@@ -21,10 +24,6 @@ def prepend_section(path: Path, section: str, title: str) -> None:
 
 def machine() -> str:
     """Date, processor, CPU count, Python and the 1-minute load average, for a section."""
-    import datetime
-    import os
-    import platform
-
     return (
         f"{datetime.datetime.now():%Y-%m-%d %H:%M}; {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "

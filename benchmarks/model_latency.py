@@ -39,6 +39,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from benchmarks.mdreport import prepend_section
+from core.cli import HelpFormatter
+from serving import probe_frames, to_tflite
+from serving.runtime import LiteRTPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,19 +53,17 @@ THREADS = (1, 2)
 def frames_for(n: int) -> tuple[np.ndarray, str]:
     logs = [DATA / name for name in ("akbari_lake", "bsh_t2new_jungle") if (DATA / name).is_dir()]
     if logs:
-        from export.frames import recording_frames
+        from export.frames import recording_frames  # heavy: imported on use (Keras)
 
         fs = recording_frames(logs, n)
         return fs.frames, fs.source
-    from serving import probe_frames
-
     return probe_frames(n), "generated probe frames"
 
 
 def convert(arch: str, calibration: np.ndarray) -> dict:
+    # heavy: imported on use (Keras)
     import models
     from evaluation.macs import total_macs
-    from serving import to_tflite
 
     model = models.build_model(arch)
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,7 +99,9 @@ def time_interleaved(predictors: dict, frames: np.ndarray, calls: int) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks.model_latency", description=__doc__.split("\n\n")[0]
+        prog="python -m benchmarks.model_latency",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--archs", nargs="+", default=["base", "eff", "eff-slim", "mnv2", "pilotnet"])
     p.add_argument("--calls", type=int, default=300)
@@ -111,9 +114,6 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if "base" not in args.archs:
         args.archs.insert(0, "base")
-
-    from serving.runtime import LiteRTPredictor
-
     frames, source = frames_for(200)
     calibration, evaluation = frames[::2], frames[1::2]
     load_before = os.getloadavg()

@@ -31,6 +31,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from benchmarks.mdreport import prepend_section
+from core.cli import HelpFormatter, setup_logging
+from core.recordings import decode_images, read_recording
+from evaluation.inference import load_predictor, resolve_model
+from evaluation.replay import run_replay
+from serving import probe_frames, to_tflite
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +65,7 @@ def _rate(fn, frames: np.ndarray, batch: int, label: str = "") -> float:
 
 
 def litert_batched(blob: bytes, batch: int, threads: int):
-    try:
+    try:  # imported on use, as in serving/runtime.py
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         import tensorflow as tf
@@ -80,11 +85,9 @@ def litert_batched(blob: bytes, batch: int, threads: int):
 
 
 def model_only(arch: str, frames: np.ndarray) -> dict[str, float]:
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: imported on use, as models (Keras) below
 
     import models
-    from evaluation.inference import load_predictor, resolve_model
-    from serving import to_tflite
 
     model = models.build_model(arch)
     rates = {}
@@ -108,10 +111,7 @@ def model_only(arch: str, frames: np.ndarray) -> dict[str, float]:
 
 
 def end_to_end(arch: str, logs: list[Path]) -> list[dict]:
-    import models
-    from core.recordings import read_recording
-    from evaluation.inference import load_predictor, resolve_model
-    from evaluation.replay import run_replay
+    import models  # heavy: imported on use (Keras)
 
     out = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,7 +134,9 @@ def end_to_end(arch: str, logs: list[Path]) -> list[dict]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks.replay_speed", description=__doc__.split("\n\n")[0]
+        prog="python -m benchmarks.replay_speed",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--archs", nargs="+", default=["eff", "pilotnet", "base"])
     p.add_argument("--frames", type=int, default=256, help="in-memory frames for model-only")
@@ -142,11 +144,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.frames < LARGEST_BATCH:
         p.error(f"--frames must be >= {LARGEST_BATCH} (the largest batch timed), got {args.frames}")
-    from core.cli import setup_logging
-
     setup_logging(quiet=True)
-    from core.recordings import decode_images, read_recording
-
     logs = [DATA / n for n in ("akbari_lake", "jclc_mountain") if (DATA / n).is_dir()]
     if logs:
         rec = read_recording(logs[0])
@@ -154,8 +152,6 @@ def main(argv=None) -> int:
         frames = decode_images(rec.centre_paths[pick], progress=False)
         source = f"{rec.name} ({args.frames} centre frames)"
     else:
-        from serving import probe_frames
-
         frames, source = probe_frames(args.frames), "generated probe frames"
     load = os.getloadavg()[0]
     lines = [

@@ -39,7 +39,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
+from PIL import Image
 
+from core.cli import HelpFormatter
 from drive.browser import find_chromium, open_dashboard
 from drive.process import ServerProcess, free_port
 from drive.simclient import SimulatorClient, load_driving_log
@@ -67,8 +69,6 @@ def load_frames(n: int = 500) -> tuple[list[bytes], str]:
         frames = [f.image.read_bytes() for f in load_driving_log(DATA)[:n]]
         if frames:
             return frames, f"{len(frames)} real frames from ../shared/data/udacity, cycled"
-    from PIL import Image
-
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:160, 0:320]
     out = []
@@ -115,7 +115,7 @@ class BrowserAttached:
             self._ready.set()
 
     def _chromium(self):
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import sync_playwright  # optional (tests/test_imports.py)
 
         with sync_playwright() as pw:
             ctx, page = open_dashboard(pw, self.tmp / "profile", self.port)
@@ -125,7 +125,7 @@ class BrowserAttached:
             ctx.close()
 
     def _socketio(self):
-        import socketio
+        import socketio  # imported on use: only the socketio viewer needs the client
 
         client = socketio.Client(reconnection=False)
 
@@ -242,9 +242,11 @@ def verdict(run: dict) -> tuple[bool, str]:
     )
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks.soak", description=__doc__.splitlines()[0]
+        prog="python -m benchmarks.soak",
+        description=__doc__.splitlines()[0],
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--frames", type=int, default=10_000)
     p.add_argument("--window", type=int, default=1000)
@@ -257,25 +259,44 @@ def main(argv=None) -> int:
         default=ROOT / "benchmarks" / "soak.md",
         help="append the report here (default: %(default)s)",
     )
+    return p
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     # `kill` (or timeout) still stops the drive.py child through the finally blocks.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.frames < args.window or args.window < 1:
         p.error(f"need frames >= window >= 1. Received: {args.frames}, {args.window}")
-    browser = args.browser
-    if browser == "auto":
-        try:
-            import playwright  # noqa: F401
+    frames, source = load_frames()
+    results = run_all(args, pick_browser(args.browser), frames)
+    text = report(args, source, results)
+    print(text)
+    if args.output:
+        args.output.write_text(
+            args.output.read_text() + "\n" + text if args.output.exists() else text
+        )
+    return 0 if all(r["ok"] for r in results) else 1
 
-            browser = "chromium" if find_chromium() else "socketio"
-        except ImportError:
-            browser = "socketio"
 
-    import keras
+def pick_browser(choice: str) -> str:
+    """``auto``: headless Chromium if Playwright and a Chromium are installed, else socketio."""
+    if choice != "auto":
+        return choice
+    try:
+        import playwright  # noqa: F401  optional: only asks whether it is installed
+    except ImportError:
+        return "socketio"
+    return "chromium" if find_chromium() else "socketio"
+
+
+def run_all(args: argparse.Namespace, browser: str, frames: list[bytes]) -> list[dict]:
+    """The run without a browser, then (unless ``none``) with one; each with its verdict."""
+    import keras  # heavy: imported on use, as models (Keras) below
 
     import models
 
-    frames, source = load_frames()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         keras.utils.set_random_seed(0)
@@ -290,7 +311,11 @@ def main(argv=None) -> int:
             run["ok"], run["verdict"] = verdict(run)
             print(f"  {run['verdict']}", flush=True)
             results.append(run)
+    return results
 
+
+def report(args: argparse.Namespace, source: str, results: list[dict]) -> str:
+    """The markdown report: the set-up, one table row per window, the verdict per run."""
     lines = [
         f"Soak: {args.frames:,} frames per run, windows of {args.window:,}, model "
         f"`{args.arch}` (drive.py, --runtime auto), {source}; "
@@ -319,13 +344,7 @@ def main(argv=None) -> int:
         lines.append(
             f"- {run['mode']}: {'FLAT' if run['ok'] else 'NOT FLAT'}: {run['verdict']}{extra}"
         )
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.output:
-        args.output.write_text(
-            args.output.read_text() + "\n" + report if args.output.exists() else report
-        )
-    return 0 if all(r["ok"] for r in results) else 1
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

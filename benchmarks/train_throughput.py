@@ -34,14 +34,13 @@ import numpy as np
 
 import models
 from benchmarks.mdreport import Echo
+from core.recordings import decode_images, read_recordings
 from training.augment import NO_AUGMENT, AugmentConfig, draw
 from training.device_pipeline import AugmentedTraining
 
 
 def frames_for(args) -> np.ndarray:
     if args.data:
-        from core.recordings import decode_images, read_recordings
-
         recs = read_recordings(args.data)
         paths = [
             p
@@ -161,7 +160,7 @@ def main() -> None:
     frames = frames_for(args)
     device = "cpu"
     if keras.backend.backend() == "jax":
-        import jax
+        import jax  # optional (tests/test_imports.py): only under Keras' JAX backend
 
         device = str(jax.devices()[0].device_kind)
     results = {
