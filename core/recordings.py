@@ -666,28 +666,3 @@ def decode_images_skipping(
         for _ in pool.map(work, range(len(paths))):
             bar.update(1)
     return out, unreadable
-
-
-#: Moved to core.drive_log (issue 15). Transitional, until drive/dashboard.py,
-#: drive/recorder.py, tools/video.py and tests/drive import them from there (files this
-#: change left to the helper moving drive/ and tools/): delete this and __getattr__ then.
-_MOVED_TO_DRIVE_LOG = frozenset(
-    {
-        "DRIVE_EXTRAS_CSV_NAME",
-        "DRIVE_FRAME_PATTERN",
-        "DriveRow",
-        "drive_log_row",
-        "extras_row",
-        "frame_name",
-        "read_drive_extras",
-        "read_drive_log",
-    }
-)
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_DRIVE_LOG:
-        import core.drive_log  # here: core.drive_log imports this module
-
-        return getattr(core.drive_log, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
