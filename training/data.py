@@ -1,12 +1,14 @@
-"""From recordings to training and validation batches.
+"""From recordings to the decoded frames and index arrays that training draws from.
 
 - Validation split by contiguous time blocks inside each recording (consecutive
   frames are near-duplicates, so a random split leaks), with a guard gap, or whole
   held-out recordings (``--val-recording``).
 - Side cameras with a steering correction, training only.
 - Steering-histogram balancing of training rows, drawn anew every epoch.
-- Augmentation on training batches only; validation is fixed: never augmented,
-  never resampled, so its loss is comparable across epochs and runs.
+- Each image decoded once; the batches are made from them by
+  :mod:`training.sequences` (augmentation on training batches only; validation is
+  fixed: never augmented, never resampled, so its loss is comparable across epochs
+  and runs).
 """
 
 from __future__ import annotations
@@ -16,13 +18,11 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-import keras
 import numpy as np
 
 from core.recordings import Recording, decode_images_skipping
-from training.augment import AugmentConfig, draw
-from training.geometry import SIDE_CAMERA_CORRECTION
-from training.recovery_view import SOURCE_X_M, nearest_source
+from training.augment import AugmentConfig
+from training.config import DEFAULT_VAL_FRACTION, SEED_BATCH_SIZE, TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +86,17 @@ def histogram(labels: np.ndarray) -> list[int]:
 
 @dataclass
 class DataSettings:
-    val_fraction: float = 0.2
-    side_cameras: bool = True
-    side_correction: float = SIDE_CAMERA_CORRECTION
-    balance_cap: float = 2.0
-    batch_size: int = 128
+    """The data side of a run; its defaults are train.py's (training.config)."""
+
+    val_fraction: float = DEFAULT_VAL_FRACTION
+    side_cameras: bool = TrainConfig.side_cameras
+    side_correction: float = TrainConfig.side_correction
+    balance_cap: float = TrainConfig.balance_cap
+    batch_size: int = SEED_BATCH_SIZE
     #: Passes over the balanced rows per epoch, each with its own draw of rows and
     #: cameras. An epoch of one pass is only 10 steps at batch 128 on a 3,000-row
     #: recording: too few steps between validations on a GPU, where an epoch takes 0.1 s.
-    passes: int = 1
+    passes: int = TrainConfig.passes
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     #: With DAgger states attached: share of each epoch's samples drawn from them.
     dagger_share: float = 0.5
@@ -130,52 +132,54 @@ class TrainingData:
         return int(keep.sum())
 
 
-def prepare(
-    train_recordings: list[Recording],
-    val_recordings: list[Recording],
-    settings: DataSettings,
-    *,
-    progress: bool = True,
-) -> TrainingData:
-    """Split, pick the images that are needed, decode them once, report what was done."""
-    paths: list = []
-    owner: list[int] = []  # per frame: its recording's index in per_recording
-    row_frames, row_labels, val_frames, val_labels, row_keys = [], [], [], [], []
-    per_recording = []
+@dataclass
+class _Gathered:
+    """What :func:`prepare` collects before decoding: the image paths and, as frame
+    indices into them, the training rows and validation frames."""
 
-    def add(path) -> int:
-        paths.append(path)
-        owner.append(len(per_recording))
-        return len(paths) - 1
+    paths: list = field(default_factory=list)
+    owner: list[int] = field(default_factory=list)  # per frame: its recording's entry
+    row_frames: list[list[int]] = field(default_factory=list)
+    row_labels: list[float] = field(default_factory=list)
+    row_keys: list[str] = field(default_factory=list)
+    val_frames: list[int] = field(default_factory=list)
+    val_labels: list[float] = field(default_factory=list)
+    per_recording: list[dict] = field(default_factory=list)
 
-    held_out = {id(r) for r in val_recordings}
-    for rec in [*train_recordings, *val_recordings]:
-        if id(rec) in held_out:
+    def add(self, path) -> int:
+        """Index of a new frame to decode, owned by the recording being gathered."""
+        self.paths.append(path)
+        self.owner.append(len(self.per_recording))
+        return len(self.paths) - 1
+
+    def add_recording(self, rec: Recording, settings: DataSettings, *, held_out: bool) -> None:
+        """A held-out recording's rows all validate; another's are split by time blocks."""
+        if held_out:
             train_idx, val_idx = np.arange(0), np.arange(len(rec))
         else:
             train_idx, val_idx = split_blocks(len(rec), settings.val_fraction)
         sides = 0
         for i in train_idx:
             row = rec.rows[i]
-            cams = [add(row.centre), -1, -1]
+            cams = [self.add(row.centre), -1, -1]
             if settings.side_cameras:
                 for cam, path in ((LEFT, row.left), (RIGHT, row.right)):
                     if path is not None:
-                        cams[cam] = add(path)
+                        cams[cam] = self.add(path)
                         sides += 1
-            row_frames.append(cams)
-            row_labels.append(row.steering)
-            row_keys.append(f"{rec.name}:{row.line}")
+            self.row_frames.append(cams)
+            self.row_labels.append(row.steering)
+            self.row_keys.append(f"{rec.name}:{row.line}")
         for i in val_idx:
-            val_frames.append(add(rec.rows[i].centre))
-            val_labels.append(rec.rows[i].steering)
-        per_recording.append(
+            self.val_frames.append(self.add(rec.rows[i].centre))
+            self.val_labels.append(rec.rows[i].steering)
+        self.per_recording.append(
             {
                 "name": rec.name,
                 "csv": str(rec.csv_path),
                 "rows": len(rec),
                 "skipped": rec.skip_counts(),
-                "role": "validation" if id(rec) in held_out else "train+val split",
+                "role": "validation" if held_out else "train+val split",
                 "train_rows": int(len(train_idx)),
                 "val_rows": int(len(val_idx)),
                 "side_frames": sides,
@@ -184,46 +188,43 @@ def prepare(
         if rec.skipped:
             logger.warning("%s", rec.summary())
 
-    if not row_labels:
+
+def prepare(
+    train_recordings: list[Recording],
+    val_recordings: list[Recording],
+    settings: DataSettings,
+    *,
+    progress: bool = True,
+) -> TrainingData:
+    """Split, pick the images that are needed, decode them once, report what was done."""
+    found = _Gathered()
+    held_out = {id(r) for r in val_recordings}
+    for rec in [*train_recordings, *val_recordings]:
+        found.add_recording(rec, settings, held_out=id(rec) in held_out)
+    if not found.row_labels:
         raise ValueError("no training rows: every recording was used for validation")
-    if not val_labels:
+    if not found.val_labels:
         raise ValueError("no validation rows: give --val-recording or a --val-fraction above 0")
+    paths = found.paths
     frames, unreadable = decode_images_skipping(paths, progress=progress, desc="decoding frames")
-    row_frames_a = np.asarray(row_frames, np.int64).reshape(-1, 3)
-    row_labels_a = np.asarray(row_labels, np.float32)
-    val_frames_a = np.asarray(val_frames, np.int64)
-    val_labels_a = np.asarray(val_labels, np.float32)
-    row_keys_a = np.asarray(row_keys, dtype=str)
+    row_frames_a = np.asarray(found.row_frames, np.int64).reshape(-1, 3)
+    row_labels_a = np.asarray(found.row_labels, np.float32)
+    val_frames_a = np.asarray(found.val_frames, np.int64)
+    val_labels_a = np.asarray(found.val_labels, np.float32)
+    row_keys_a = np.asarray(found.row_keys, dtype=str)
     if unreadable:
         row_keys_a = row_keys_a[~np.isin(row_frames_a[:, CENTRE], list(unreadable))]
         row_frames_a, row_labels_a, val_frames_a, val_labels_a = _skip_unreadable(
             unreadable,
-            owner,
-            per_recording,
+            found.owner,
+            found.per_recording,
             row_frames_a,
             row_labels_a,
             val_frames_a,
             val_labels_a,
         )
-    balanced = balance_indices(row_labels_a, settings.balance_cap, np.random.default_rng(0))
-    summary = {
-        "recordings": per_recording,
-        "train_rows": len(row_labels_a),
-        "val_frames": len(val_labels_a),
-        "decoded_frames": len(paths) - len(unreadable),
-        "side_cameras": settings.side_cameras,
-        "side_correction": settings.side_correction,
-        "balance": {
-            "cap_factor": settings.balance_cap,
-            "bin_edges": [round(float(e), 2) for e in BALANCE_EDGES],
-            "train_histogram_before": histogram(row_labels_a),
-            "train_histogram_after_one_draw": histogram(row_labels_a[balanced]),
-            "rows_per_epoch": int(len(balanced)),
-            "exact_zero_share_before": float(np.mean(row_labels_a == 0)),
-            "exact_zero_share_after": float(np.mean(row_labels_a[balanced] == 0)),
-        },
-        "val_histogram": histogram(val_labels_a),
-    }
+    decoded = len(paths) - len(unreadable)
+    summary = _summary(found.per_recording, row_labels_a, val_labels_a, decoded, settings)
     return TrainingData(
         frames=frames,
         train_row_frames=row_frames_a,
@@ -233,6 +234,29 @@ def prepare(
         summary=summary,
         train_row_keys=row_keys_a,
     )
+
+
+def _summary(per_recording, labels, val_labels, decoded: int, settings: DataSettings) -> dict:
+    """The data summary of a run's config.json: recordings, counts, one balanced draw."""
+    balanced = balance_indices(labels, settings.balance_cap, np.random.default_rng(0))
+    return {
+        "recordings": per_recording,
+        "train_rows": len(labels),
+        "val_frames": len(val_labels),
+        "decoded_frames": decoded,
+        "side_cameras": settings.side_cameras,
+        "side_correction": settings.side_correction,
+        "balance": {
+            "cap_factor": settings.balance_cap,
+            "bin_edges": [round(float(e), 2) for e in BALANCE_EDGES],
+            "train_histogram_before": histogram(labels),
+            "train_histogram_after_one_draw": histogram(labels[balanced]),
+            "rows_per_epoch": int(len(balanced)),
+            "exact_zero_share_before": float(np.mean(labels == 0)),
+            "exact_zero_share_after": float(np.mean(labels[balanced] == 0)),
+        },
+        "val_histogram": histogram(val_labels),
+    }
 
 
 def _skip_unreadable(unreadable, owner, per_recording, rows, labels, val, val_labels):
@@ -281,107 +305,3 @@ def _skip_unreadable(unreadable, owner, per_recording, rows, labels, val, val_la
     if val_bad.all():
         raise ValueError("no validation frames left: none of their images can be decoded")
     return rows, labels, val[~val_bad], val_labels[~val_bad]
-
-
-class TrainSequence(keras.utils.PyDataset):
-    """Training batches: balanced rows, the camera of each row, augmentation parameters.
-
-    Each epoch redraws the balanced rows, the augmentation parameters of every
-    sample (:func:`training.augment.draw`) and the camera it is taken from: with
-    recovery views, the recorded camera nearest the displaced car's centre camera;
-    without, a random camera with the fixed side-camera correction. So over the
-    epochs every frame of every camera is seen while an epoch stays one pass over the
-    (balanced) rows. A batch is a dict for
-    :class:`training.device_pipeline.AugmentedTraining`, which augments in the train
-    step; with ``indices`` it carries frame indices instead of frames.
-    """
-
-    def __init__(
-        self,
-        data: TrainingData,
-        settings: DataSettings,
-        *,
-        seed: int,
-        indices: bool = False,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.data = data
-        self.settings = settings
-        self.indices = indices
-        self.rng = np.random.default_rng(seed)
-        self._draw()
-
-    def _draw(self) -> None:
-        passes = [self._draw_pass() for _ in range(self.settings.passes)]
-        order = self.rng.permutation(sum(len(p["label"]) for p in passes))
-        self.batches = {k: np.concatenate([p[k] for p in passes])[order] for k in passes[0]}
-
-    @property
-    def samples(self) -> int:
-        """Samples per epoch."""
-        return len(self.batches["label"])
-
-    def _draw_pass(self) -> dict[str, np.ndarray]:
-        d, s = self.data, self.settings
-        rows = balance_indices(d.train_row_labels, s.balance_cap, self.rng)
-        n = len(rows)
-        params = draw(n, s.augment, self.rng, width=d.frames.shape[2])
-        if d.states is not None and len(d.states["row"]) and s.augment.recovery_p:
-            # DAgger: this share of the samples shows states the model itself visited.
-            slots = self.rng.choice(n, int(round(s.dagger_share * n)), replace=False)
-            pick = self.rng.integers(0, len(d.states["row"]), len(slots))
-            rows[slots] = d.states["row"][pick]
-            params["offset_m"][slots] = d.states["offset_m"][pick]
-            params["yaw_rad"][slots] = d.states["yaw_rad"][pick]
-        available = d.train_row_frames[rows] >= 0
-        labels = d.train_row_labels[rows].copy()
-        if s.augment.recovery_p:
-            cams = nearest_source(params["offset_m"], params["yaw_rad"], available)
-        else:
-            cams = self.rng.integers(0, 3, n)
-            cams[~available[np.arange(n), cams]] = CENTRE  # no such side image
-            # The left camera sees the car displaced left: steer right (+) to return.
-            correction = np.select([cams == LEFT, cams == RIGHT], [1.0, -1.0], 0.0)
-            labels = np.clip(labels + s.side_correction * correction, -1.0, 1.0)
-        return {
-            "source": d.train_row_frames[rows, cams],
-            "centre": d.train_row_frames[rows, CENTRE],
-            "source_x": np.asarray(SOURCE_X_M, np.float32)[cams],
-            "label": labels.astype(np.float32),
-            **params,
-        }
-
-    def __len__(self) -> int:
-        return math.ceil(self.samples / self.settings.batch_size)
-
-    def __getitem__(self, index: int):
-        bs = self.settings.batch_size
-        batch = {k: v[index * bs : (index + 1) * bs] for k, v in self.batches.items()}
-        for key in ("source", "centre"):
-            sel = batch[key]
-            batch[key] = sel.astype(np.int32) if self.indices else self.data.frames[sel]
-        return batch, batch["label"][:, None]
-
-    def on_epoch_end(self) -> None:
-        self._draw()
-
-
-class ValidationSequence(keras.utils.PyDataset):
-    """Validation batches: centre frames in time order, exactly as recorded."""
-
-    def __init__(self, data: TrainingData, batch_size: int, *, indices: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.data = data
-        self.batch_size = batch_size
-        self.indices = indices
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.data.val_frames) / self.batch_size)
-
-    def __getitem__(self, index: int):
-        bs = self.batch_size
-        sel = self.data.val_frames[index * bs : (index + 1) * bs]
-        y = self.data.val_labels[index * bs : (index + 1) * bs]
-        x = sel.astype(np.int32) if self.indices else self.data.frames[sel]
-        return {"source": x}, y[:, None]

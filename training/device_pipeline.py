@@ -67,12 +67,3 @@ class AugmentedTraining(keras.Model):
         x, target = apply(source, centre, label, params, source_x, self.augment)
         pred = ops.cast(self.model(x, training=True), "float32")[:, 0]
         return (pred - target + label)[:, None]
-
-
-def scaled_learning_rate(base_lr: float, batch_size: int, base_batch: int = 128) -> float:
-    """Square-root scaling for Adam when the batch grows beyond the seed's 128.
-
-    Linear scaling suits SGD; for Adam, whose step is normalised by the gradient's
-    second moment, the square root keeps the noise scale of the update comparable.
-    """
-    return base_lr * float(np.sqrt(batch_size / base_batch))

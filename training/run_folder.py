@@ -10,6 +10,7 @@ import platform
 import subprocess
 from pathlib import Path
 
+import keras
 import numpy as np
 
 
@@ -31,8 +32,6 @@ def git_commit(repo: Path) -> str | None:
 
 
 def versions() -> dict[str, str]:
-    import keras
-
     found = {
         "python": platform.python_version(),
         "keras": keras.__version__,

@@ -20,8 +20,6 @@ from training.data import (
     RIGHT,
     DataSettings,
     TrainingData,
-    TrainSequence,
-    ValidationSequence,
     balance_indices,
     split_blocks,
 )
@@ -31,6 +29,7 @@ from training.geometry import (
     SIDE_CAMERA_OFFSET_M,
     shift_correction_per_pixel,
 )
+from training.sequences import TrainSequence, ValidationSequence
 
 
 def ramp_batch(n=4):

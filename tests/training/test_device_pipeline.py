@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from training.augment import NO_AUGMENT, PARAMS, AugmentConfig, apply, draw
-from training.device_pipeline import AugmentedTraining, scaled_learning_rate
+from training.config import scaled_learning_rate
+from training.device_pipeline import AugmentedTraining
 
 ONLY = {
     "recovery": dict(recovery_p=1.0),

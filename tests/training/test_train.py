@@ -246,7 +246,8 @@ def test_dagger_states_are_visited_off_the_line_and_drawn_as_recovery_views(demo
     from evaluation.dagger import NoisyPolicy, collect_states
     from evaluation.policies import ConstantPolicy
     from training.augment import AugmentConfig
-    from training.data import DataSettings, TrainSequence, prepare
+    from training.data import DataSettings, prepare
+    from training.sequences import TrainSequence
 
     recs = read_recordings([demo / "train"])
     loop = LoopConfig()

@@ -1,0 +1,172 @@
+"""What one training run is asked to do: :class:`TrainConfig`, each default written once.
+
+``train.py``'s options take their defaults from these fields (:mod:`training.cli`
+reads them with :func:`dataclasses.fields`), the data settings of the trainer take
+theirs from here too (:class:`training.data.DataSettings`), and ``config.json``
+records the fields as given and as resolved for the machine (batch size, learning
+rate, pipeline, validation share). Change a default here and ``--help``, the run and
+its ``config.json`` all follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+import keras
+import numpy as np
+
+import models
+from training.augment import AugmentConfig
+from training.geometry import SIDE_CAMERA_CORRECTION
+
+#: The seeds' training: Adam at 1e-3 with batch 128 and MSE. Other batches scale the
+#: learning rate by the square root of the batch ratio (:func:`scaled_learning_rate`).
+SEED_LR = 1e-3
+SEED_BATCH_SIZE = 128
+#: Batch size on the host pipeline when none is given: this 2-core CPU's fastest per
+#: image (eff-slim 57 images/s at 16, 29 at 64, docs/slimming.md). The device
+#: pipeline's is the seeds' batch.
+HOST_BATCH_SIZE = 16
+#: Share of each training recording held out by time blocks when no recording is
+#: held out whole (``--val-recording``) and no ``--val-fraction`` is given.
+DEFAULT_VAL_FRACTION = 0.2
+PIPELINES = ("auto", "host", "device")
+#: Epochs and learning rate on the demo data unless --epochs / --lr are given: with
+#: recovery views, eff drives the held-out demo road after 3 epochs at 1e-3 (1
+#: intervention in 26 s, steering straight 6; docs/driving-quality.md), and the
+#: whole first command (render, train, drive) stays within about 5 minutes on the
+#: 2-core CPU.
+DEMO_EPOCHS = 3
+DEMO_LR = 1e-3
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default written on dataclass ``cls`` for its field ``name`` (a fresh one
+    for a field with a default factory)."""
+    for f in fields(cls):
+        if f.name == name:
+            if f.default_factory is not MISSING:
+                return f.default_factory()
+            return f.default
+    raise AttributeError(f"{cls.__name__} has no field {name!r}")
+
+
+def scaled_learning_rate(
+    base_lr: float, batch_size: int, base_batch: int = SEED_BATCH_SIZE
+) -> float:
+    """Square-root scaling for Adam when the batch grows beyond the seeds' 128.
+
+    Linear scaling suits SGD; for Adam, whose step is normalised by the gradient's
+    second moment, the square root keeps the noise scale of the update comparable.
+    """
+    return base_lr * float(np.sqrt(batch_size / base_batch))
+
+
+def accelerators() -> list:
+    """GPUs/TPUs visible to the current Keras backend ([] on a CPU-only machine)."""
+    # Only the active backend's framework is imported (the others may be absent).
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return [d for d in jax.devices() if d.platform != "cpu"]
+    if backend == "torch":
+        import torch
+
+        return list(range(torch.cuda.device_count()))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.config.list_physical_devices("GPU")
+    return []
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "eff"
+    data: list[str] = field(default_factory=list)
+    val_recordings: list[str] = field(default_factory=list)
+    # Seed defaults: Adam 1e-3, MSE, batch 128 (the seeds trained this way).
+    epochs: int = 20
+    #: None: HOST_BATCH_SIZE on the host pipeline, SEED_BATCH_SIZE on the device one.
+    batch_size: int | None = None
+    #: None: SEED_LR at SEED_BATCH_SIZE, square-root scaled for other batches.
+    lr: float | None = None
+    #: None: DEFAULT_VAL_FRACTION of each recording by time blocks, or 0 when
+    #: --val-recording is given.
+    val_fraction: float | None = None
+    side_cameras: bool = True
+    #: training.geometry.SIDE_CAMERA_CORRECTION: 0.2 by pure pursuit over 7.3 m.
+    side_correction: float = SIDE_CAMERA_CORRECTION
+    balance_cap: float = 2.0
+    #: Passes over the balanced training rows per epoch (see DataSettings.passes).
+    passes: int = 1
+    #: Stop after this many epochs without a better validation MSE.
+    patience: int = 5
+    seed: int = 0
+    out: str = "runs"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    demo: bool = False
+    #: "host": numpy batches (any machine); "device": frames and augmentation on the
+    #: accelerator (training.device_pipeline); "auto": device when a GPU is present.
+    pipeline: str = "auto"
+    #: bfloat16 compute with float32 weights (device pipeline; the saved model is float32).
+    mixed_precision: bool = False
+    #: Train steps per compiled call: fewer host round trips for small networks.
+    steps_per_execution: int = 1
+    #: Drive the validation recordings in closed loop every N epochs and keep the
+    #: checkpoint that drives best (evaluation's closed-loop selection); 0 = select by
+    #: val MSE.
+    closed_loop_every: int = 0
+    #: Start from this model's weights (same architecture): DAgger rounds train on.
+    init_from: str | None = None
+    #: DAgger round of this run (0: trained from scratch or from init_from alone).
+    dagger_round: int = 0
+
+    def resolved_lr(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return scaled_learning_rate(SEED_LR, self.resolved_batch_size())
+
+    def resolved_batch_size(self) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        return SEED_BATCH_SIZE if self.resolved_pipeline() == "device" else HOST_BATCH_SIZE
+
+    def resolved_pipeline(self) -> str:
+        if self.pipeline != "auto":
+            return self.pipeline
+        return "device" if accelerators() else "host"
+
+    def resolved_val_fraction(self) -> float:
+        if self.val_fraction is not None:
+            return self.val_fraction
+        return 0.0 if self.val_recordings else DEFAULT_VAL_FRACTION
+
+    def validate(self) -> None:
+        self.validate_settings()
+        if not self.data:
+            raise ValueError("no training data: give --data DIR [DIR ...]")
+
+    def validate_settings(self) -> None:
+        """Everything but the data: checked before the demo data is rendered."""
+        if self.arch not in models.ARCHITECTURES:
+            known = ", ".join(sorted(models.ARCHITECTURES))
+            raise ValueError(f"unknown --arch {self.arch!r}; expected one of: {known}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if self.pipeline not in PIPELINES:
+            raise ValueError(f"--pipeline must be auto, host or device, got {self.pipeline!r}")
+        if self.closed_loop_every < 0:
+            raise ValueError(f"--closed-loop-every must be >= 0, got {self.closed_loop_every}")
+        if self.mixed_precision and self.resolved_pipeline() != "device":
+            raise ValueError(
+                "--mixed-precision needs the device pipeline (--pipeline device, the default "
+                "when a GPU is visible); got the host pipeline, which trains in float32"
+            )
