@@ -2,7 +2,7 @@
 
 import sys
 
-from drive.video import main
+from tools.video import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,7 +5,7 @@
 For each architecture a fresh model (latency does not depend on the weights) is
 saved to a temporary ``.keras`` file and served by ``python drive.py MODEL`` in its
 own process, exactly as a user runs it (``--runtime auto``: LiteRT converted in
-memory, 2 inference threads). ``drive.simclient`` replays the frames from this
+memory, 2 inference threads). ``tools.simclient`` replays the frames from this
 process with one telemetry in flight, so ``rtt`` is the pure round trip: client
 encode and send, socket, decode, inference, PI, reply. The reference is the same
 server with the model called through ``model.predict`` per frame, as Udacity's
@@ -31,11 +31,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from core.cli import HelpFormatter, error_exit, setup_logging
-from drive.process import ServerProcess, free_port
 from drive.server import DriveServer
-from drive.simclient import load_driving_log, replay
 from serving import Predictor
 from serving.runtime import _load_keras
+from tools.process import ServerProcess, free_port
+from tools.simclient import load_driving_log, replay
 
 ROOT = Path(__file__).resolve().parents[1]
 

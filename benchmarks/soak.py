@@ -6,7 +6,7 @@
 
 A fresh model of ``--arch`` (latency does not depend on the weights) is saved to a
 temporary ``.keras`` file and served by ``python drive.py MODEL`` in its own
-process, as a user runs it. ``drive.simclient.SimulatorClient`` (the simulator's
+process, as a user runs it. ``tools.simclient.SimulatorClient`` (the simulator's
 protocol, one telemetry in flight) sends real frames from ``../shared/data/udacity``
 (cycled; generated road-like JPEGs when that folder is missing) over loopback only.
 Two runs: no browser, then a browser on the dashboard (headless Chromium through
@@ -42,10 +42,10 @@ import numpy as np
 from PIL import Image
 
 from core.cli import HelpFormatter
-from drive.browser import find_chromium, open_dashboard
-from drive.process import ServerProcess, free_port
-from drive.simclient import SimulatorClient, load_driving_log
 from drive.stats import percentiles_ms
+from tools.browser import find_chromium, open_dashboard
+from tools.process import ServerProcess, free_port
+from tools.simclient import SimulatorClient, load_driving_log
 
 ROOT = Path(__file__).resolve().parents[1]
 

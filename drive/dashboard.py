@@ -42,7 +42,7 @@ import numpy as np
 from flask import Flask, abort, jsonify, send_from_directory
 from PIL import Image
 
-from core.recordings import DRIVE_FRAME_PATTERN, read_drive_log
+from core.drive_log import DRIVE_FRAME_PATTERN, read_drive_log
 from drive.stats import percentiles_ms
 
 log = logging.getLogger(__name__)

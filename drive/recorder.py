@@ -24,15 +24,9 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from core.drive_log import DRIVE_EXTRAS_CSV_NAME, drive_log_row, extras_row, frame_name
 from core.outputs import check_new_folder
-from core.recordings import (
-    DRIVE_COLUMNS,
-    DRIVE_CSV_NAME,
-    DRIVE_EXTRAS_CSV_NAME,
-    drive_log_row,
-    extras_row,
-    frame_name,
-)
+from core.recordings import DRIVE_COLUMNS, DRIVE_CSV_NAME
 from drive.extras import FIELD_NAMES
 
 log = logging.getLogger(__name__)

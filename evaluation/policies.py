@@ -70,12 +70,12 @@ class HumanReplayPolicy(Policy):
 
 class ServerPolicy(Policy):
     """A running drive server, reached as the simulator reaches it
-    (:class:`drive.simclient.SimulatorClient`): each view goes out as telemetry
+    (:class:`tools.simclient.SimulatorClient`): each view goes out as telemetry
     (a quality-75 JPEG, wheel angle in degrees, speed in mph) and the ``steer``
     reply's steering comes back."""
 
     def __init__(self, url: str, timeout: float = 10.0, name: str = "drive server"):
-        from drive.simclient import SimulatorClient, SimulatorProtocolError
+        from tools.simclient import SimulatorClient, SimulatorProtocolError
 
         self.name = name
         self.url = url

@@ -8,11 +8,13 @@ moves), bottom first:
 0. ``core``: recordings, frames, run folders, outputs, the CLI helper; nothing else.
 1. ``models``, ``sim``: the networks; the camera model and the demo road.
 2. ``serving``: running a model (Keras, LiteRT, ONNX).
-3. ``training``, ``drive``: fitting a model; the drive server and its simulator client.
-4. ``evaluation``: replays, the closed loop, comparisons (drives the simulator client
-   as a policy, trains in DAgger rounds).
-5. ``export``, ``slimming``, ``digits``: tools built on all of the above.
-6. ``benchmarks`` and the top-level scripts (``train.py``, ``drive.py``, ...).
+3. ``training``, ``drive``: fitting a model; the drive server.
+4. ``tools``: the simulator-protocol client and the harnesses around the drive server
+   (child process, headless browser, mp4 writer).
+5. ``evaluation``: replays, the closed loop, robustness, comparisons (drives the
+   simulator client as a policy, trains in DAgger rounds).
+6. ``export``, ``slimming``, ``digits``: programs built on all of the above.
+7. ``benchmarks`` and the top-level scripts (``train.py``, ``drive.py``, ...).
 
 ``UPWARD`` lists the imports that go up a layer on purpose; each must still exist,
 so the list can only shrink.
@@ -32,12 +34,13 @@ LAYERS = {
     "serving": 2,
     "training": 3,
     "drive": 3,
-    "evaluation": 4,
-    "export": 5,
-    "slimming": 5,
-    "digits": 5,
-    "benchmarks": 6,
-    SCRIPTS: 6,
+    "tools": 4,
+    "evaluation": 5,
+    "export": 6,
+    "slimming": 6,
+    "digits": 6,
+    "benchmarks": 7,
+    SCRIPTS: 7,
 }
 #: (importing file, imported package): why it may go up.
 UPWARD = {

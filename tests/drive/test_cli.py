@@ -1,4 +1,4 @@
-"""``drive.py`` and ``video.py`` as a user runs them, plus the recorder they use."""
+"""``drive.py`` as a user runs it, the recorder it uses, and video.py on its recording."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import imageio.v2 as imageio
 import pytest
 from drive_testkit import StubPredictor, make_jpeg
 
+from core.drive_log import frame_name
 from core.recordings import DRIVE_CSV_NAME as CSV_NAME
-from core.recordings import frame_name
-from drive.process import ServerProcess, free_port
 from drive.recorder import Recorder, RecordingFolderError, prepare_folder
 from drive.server import DriveServer
-from drive.simclient import SimulatorClient
-from drive.video import make_video
+from tools.process import ServerProcess, free_port
+from tools.simclient import SimulatorClient
+from tools.video import make_video
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,6 @@ def test_help():
     assert out.returncode == 0
     for flag in ("--host", "--port", "--speed", "--overwrite", "--runtime", "image_folder"):
         assert flag in out.stdout
-    assert run("video.py", "--help").returncode == 0
 
 
 def test_missing_model_is_one_clear_error_before_listening(tmp_path):
@@ -161,32 +160,6 @@ def test_frame_name_format():
     assert frame_name(datetime(2024, 10, 6, 9, 29, 56, 427_900)) == "2024_10_06_09_29_56_427.jpg"
 
 
-def test_video_never_replaces_an_existing_file_without_overwrite(tmp_path, caplog):
-    from drive.video import main as video_main
-
-    folder = tmp_path / "rec"
-    recorder = Recorder(folder)
-    for i in range(3):
-        recorder.record(make_jpeg(seed=i), steering=0.1, throttle=0.2, speed=5.0)
-        time.sleep(0.002)
-    recorder.close()
-    mine = tmp_path / "rec.mp4"
-    mine.write_bytes(b"the user's own video")
-    assert video_main([str(folder)]) == 2
-    assert "rec.mp4 already exists; pass --overwrite" in caplog.text
-    with pytest.raises(FileExistsError):
-        make_video(folder, output=mine)
-    assert mine.read_bytes() == b"the user's own video"
-    assert video_main([str(folder), "--overwrite"]) == 0
-    assert imageio.get_reader(mine).count_frames() == 3
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec", "rec.mp4"]  # no leftovers
-
-
-def test_video_cli_errors(tmp_path):
-    out = run("video.py", str(tmp_path / "missing"))
-    assert out.returncode == 2 and "no such recording folder" in out.stderr
-
-
 def test_drive_py_end_to_end(tmp_path, tiny_keras_path):
     """What a user does: start drive.py with a model and a folder, drive, stop, make a video."""
     port, folder = free_port(), tmp_path / "rec"
@@ -290,7 +263,7 @@ def test_a_drive_recording_trains_and_replays_like_a_simulator_one(tmp_path, tin
     import numpy as np
     import research_builds as rb
 
-    from core.recordings import read_drive_extras as read_extras
+    from core.drive_log import read_drive_extras as read_extras
     from core.recordings import read_recording
     from evaluation.cli import main as evaluate_main
     from training.cli import main as train_main

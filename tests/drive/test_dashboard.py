@@ -14,11 +14,11 @@ import socketio
 from drive_testkit import StubPredictor, make_jpeg
 
 from drive import cli
-from drive.browser import find_chromium, open_dashboard
 from drive.dashboard import MAX_QUEUED, NAMESPACE, STATIC_DIR, Dashboard
 from drive.recorder import Recorder
 from drive.server import DriveServer
-from drive.simclient import SimulatorClient
+from tools.browser import find_chromium, open_dashboard
+from tools.simclient import SimulatorClient
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 

@@ -1,7 +1,7 @@
 """Extended telemetry of the research builds: read, answered, recorded, shown and summed up.
 
 Every variant goes through the real server on a loopback port, sent by the
-simulator-protocol client (drive.simclient) as the build would send it.
+simulator-protocol client (tools.simclient) as the build would send it.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ import research_builds as rb
 import socketio
 from drive_testkit import StubPredictor, make_jpeg
 
+from core.drive_log import DRIVE_EXTRAS_CSV_NAME as EXTRAS_CSV_NAME
+from core.drive_log import read_drive_extras as read_extras
 from core.recordings import DRIVE_CSV_NAME as CSV_NAME
-from core.recordings import DRIVE_EXTRAS_CSV_NAME as EXTRAS_CSV_NAME
-from core.recordings import read_drive_extras as read_extras
 from drive.dashboard import NAMESPACE
 from drive.extras import FIELD_NAMES, FIELDS, ExtrasReader, research_steer
 from drive.protocol import steer_payload
 from drive.quality import DrivingQuality
 from drive.recorder import Recorder
 from drive.server import DriveServer
-from drive.simclient import SimulatorClient, SimulatorProtocolError, check_steer
+from tools.simclient import SimulatorClient, SimulatorProtocolError, check_steer
 
 STOCK_KEYS = {"steering_angle", "throttle"}
 RESEARCH_KEYS = STOCK_KEYS | {"brake", "confidence", "loss", "max_laps", "uncertainty"}

@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 
 from drive.protocol import MAX_IMAGE_BASE64
 from drive.server import MAX_MESSAGE_BYTES, DriveServer, ServerBindError
-from drive.simclient import (
+from tools.simclient import (
     USER_AGENT,
     SimulatorClient,
     SimulatorProtocolError,

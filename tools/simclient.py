@@ -28,7 +28,7 @@ required as well).
 API: ``SimulatorClient(url).connect()``, ``.send_telemetry(image, steering_deg,
 throttle, speed) -> Reply`` (``reply.rtt`` in seconds), ``.send_manual()``,
 ``.reconnect()``, ``.close()``; :func:`load_driving_log` and :func:`replay`.
-CLI: ``python -m drive.simclient LOG_OR_DIR [--url URL] [--frames N]``.
+CLI: ``python -m tools.simclient LOG_OR_DIR [--url URL] [--frames N]``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ import numpy as np
 import websocket
 
 from core.recordings import CSV_NAME, read_recording
-from drive.simwire import (  # noqa: F401 - re-exported: the protocol client's API
+from tools.simwire import (  # noqa: F401 - re-exported: the protocol client's API
     LISTENED_EVENTS,
     STEER_DIALECTS,
     SimulatorProtocolError,
@@ -434,7 +434,7 @@ def replay(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m drive.simclient",
+        prog="python -m tools.simclient",
         description="Replay a recording's centre frames to a drive server as the Udacity "
         "simulator would, printing each reply and its round-trip time.",
     )

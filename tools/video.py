@@ -18,8 +18,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from core.cli import error_exit, setup_logging
+from core.drive_log import read_drive_log
 from core.outputs import check_new_file
-from core.recordings import DRIVE_CSV_NAME, read_drive_log
+from core.recordings import DRIVE_CSV_NAME
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def make_video(
     is encoded into a temporary file beside it and renamed, so an interrupted run
     leaves the old video as it was.
     """
-    import imageio.v2 as imageio
+    import imageio.v2 as imageio  # heavy: imported on use
 
     folder = Path(folder)
     if not folder.is_dir():

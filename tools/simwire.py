@@ -1,7 +1,7 @@
 """The simulator's side of the wire: the messages it sends and how it reads ours.
 
-Split out of drive.simclient (which re-exports every name here, so
-``from drive.simclient import check_steer`` keeps working): the telemetry it
+Split out of tools.simclient (which re-exports every name here, so
+``from tools.simclient import check_steer`` keeps working): the telemetry it
 writes (:func:`telemetry_payload`, :func:`event_message`, :func:`format_number`)
 and the strictness of its ``steer`` parsing (:func:`check_steer`,
 :data:`STEER_DIALECTS`), from ../shared/docs/simulator-protocol.md and, for the

@@ -11,7 +11,8 @@ from drive_testkit import make_jpeg, shared_data_or_skip
 from werkzeug.serving import make_server
 
 from drive.server import DriveServer
-from drive.simclient import (
+from drive.socketio_compat import ImplicitConnectServer
+from tools.simclient import (
     SimulatorClient,
     SimulatorProtocolError,
     SimulatorStall,
@@ -22,7 +23,6 @@ from drive.simclient import (
     replay,
     telemetry_payload,
 )
-from drive.socketio_compat import ImplicitConnectServer
 
 
 def write_recording(folder, rows, *, header=False, sep=",", prefix="C:\\Users\\a b\\IMG\\"):
