@@ -14,7 +14,7 @@ does, which is why its error against float is measured on trained models by
   fastest path, batch 1), 1 and 2 threads, median and p99 of ``--calls`` calls after
   20 warm-up calls; the architectures are interleaved call by call, so a burst of
   load from other jobs hits all of them alike;
-- ratios against ``base``: parameters, MACs (``evaluation.macs``), latency;
+- ratios against ``base``: parameters, MACs (``models.macs``), latency;
 - sizes: the ``.keras`` file (float32 weights, no optimizer state), the float32 and
   the int8 ``.tflite``. int8/float of the TFLite files cannot reach 1/4 for a model
   with biases: biases stay int32 (4 bytes, as in float) and every per-channel
@@ -63,7 +63,7 @@ def frames_for(n: int) -> tuple[np.ndarray, str]:
 def convert(arch: str, calibration: np.ndarray) -> dict:
     # heavy: imported on use (Keras)
     import models
-    from evaluation.macs import total_macs
+    from models.macs import total_macs
 
     model = models.build_model(arch)
     with tempfile.TemporaryDirectory() as tmp:

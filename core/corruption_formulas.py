@@ -1,6 +1,6 @@
 """The image corruptions' shared formula pieces: severities, the defocus disk, the fog map.
 
-Two implementations use them: the robustness benchmark (:mod:`evaluation.corruptions`,
+Two implementations use them: the robustness benchmark (:mod:`evaluation.robustness.corruptions`,
 NumPy/OpenCV, one frame at a time) and corruption augmentation during training
 (:mod:`training.augment`, ``keras.ops`` inside the compiled train step). Each number and
 kernel lives here once, so a severity tuned for the benchmark is the severity training
@@ -9,7 +9,7 @@ evaluation (evaluation reads recordings through training) and neither owns these
 formulas more than the other. NumPy and OpenCV only, nothing of the project.
 
 Sources and the reasons for each departure from ImageNet-C are in
-:data:`evaluation.corruptions.CORRUPTIONS` and ``docs/evaluation.md``.
+:data:`evaluation.robustness.corruptions.CORRUPTIONS` and ``docs/evaluation.md``.
 """
 
 from __future__ import annotations

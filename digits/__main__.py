@@ -39,8 +39,8 @@ def run(
     """Train each named net on the fixed split and test it on the held-out digits."""
     import keras
 
-    from evaluation.macs import total_macs
     from models.io import parameter_counts
+    from models.macs import total_macs
 
     (x_tr, y_tr), (x_te, y_te) = data.split(*data.load(directory), limit=limit)
     x_tr, x_te = x_tr.astype("float32"), x_te.astype("float32")

@@ -128,8 +128,8 @@ def _closed_loop_options(p: argparse.ArgumentParser) -> None:
 def loop_config(args):
     """The closed loop's :class:`LoopConfig` from parsed options (ValueError when
     they make no sense)."""
-    from evaluation.calibrate import load_camera
-    from evaluation.closed_loop import LoopConfig
+    from evaluation.closed_loop.loop import LoopConfig
+    from sim.calibrate import load_camera
     from sim.camera import Camera
 
     camera = load_camera(args.calibration) if args.calibration else Camera()
@@ -145,7 +145,7 @@ def loop_config(args):
 def references(args, recordings, config):
     """The closed loop's references of ``recordings`` as the closed-loop options ask
     (``--path``, ``--car``, the criterion of ``config``)."""
-    from evaluation.closed_loop_run import build_references
+    from evaluation.closed_loop.run import build_references
 
     return build_references(
         recordings,
@@ -288,9 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     _runtime(p)
     _common(p)
 
-    from evaluation import robustness
+    from evaluation.robustness import benchmark
 
-    robustness.add_parser(sub)
+    benchmark.add_parser(sub)
     return parser
 
 
@@ -332,12 +332,12 @@ def cmd_replay(args) -> int:
 
 
 def cmd_closed_loop(args) -> int:
-    from evaluation import closed_loop_run as run
-    from evaluation.calibrate import camera_dict
+    from evaluation.closed_loop import run
+    from evaluation.closed_loop.policies import ModelPolicy, ServerPolicy, baseline_policies
     from evaluation.inference import load_predictor, resolve_model
     from evaluation.outputs import prepare_out_dir
     from evaluation.plots import VideoWriter
-    from evaluation.policies import ModelPolicy, ServerPolicy, baseline_policies
+    from sim.calibrate import camera_dict
 
     try:
         config = loop_config(args)
@@ -433,8 +433,9 @@ def cmd_closed_loop(args) -> int:
 
 def cmd_calibrate(args) -> int:
     from core.recordings import read_recording
-    from evaluation import calibrate as cal
+    from evaluation.calibration_report import write_outputs
     from evaluation.outputs import prepare_out_dir
+    from sim import calibrate as cal
 
     out = prepare_out_dir(args.out, overwrite=args.overwrite)
     rec = read_recording(args.log)
@@ -447,7 +448,7 @@ def cmd_calibrate(args) -> int:
         fovs=args.fov or cal.DEFAULT_FOV,
         progress=not args.quiet,
     )
-    path = cal.write_outputs(result, out)
+    path = write_outputs(result, out)
     logger.info(
         "side-camera check on %s: MAE no warp %.2f, default camera %.2f, best %.2f (%s); "
         "use --calibration %s",
@@ -464,7 +465,7 @@ def cmd_calibrate(args) -> int:
 def cmd_compare(args) -> int:
     from core.runs import KERAS_SUFFIXES
     from evaluation import compare
-    from evaluation.closed_loop_run import build_references
+    from evaluation.closed_loop.run import build_references
     from evaluation.inference import resolve_model
     from evaluation.outputs import prepare_out_dir
     from sim.camera import Camera
@@ -501,7 +502,7 @@ def cmd_compare(args) -> int:
     )
     robust = None
     if args.robustness is not None:
-        from evaluation.robustness import for_compare
+        from evaluation.robustness.benchmark import for_compare
 
         labels = [r["label"] for r in rows]
         robust = for_compare(args, specs, labels, recordings, refs, out)
@@ -511,15 +512,15 @@ def cmd_compare(args) -> int:
 
 
 def cmd_robustness(args) -> int:
-    from evaluation import robustness
+    from evaluation.robustness import benchmark
 
-    return robustness.cmd(args)
+    return benchmark.cmd(args)
 
 
 def cmd_path(args) -> int:
-    from evaluation import path_report
-    from evaluation.calibrate import load_camera
+    from evaluation.closed_loop import path_report
     from evaluation.outputs import prepare_out_dir
+    from sim.calibrate import load_camera
     from sim.camera import Camera
 
     camera = load_camera(args.calibration) if args.calibration else Camera()
@@ -545,9 +546,9 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args)
     from core.recordings import ImageError, RecordingError
     from core.runs import ModelLoadError
-    from evaluation.calibrate import CalibrationError
     from evaluation.outputs import OutputFolderError
-    from evaluation.robustness_report import RobustnessReportError
+    from evaluation.robustness.report import RobustnessReportError
+    from sim.calibrate import CalibrationError
 
     try:
         return COMMANDS[args.command](args)

@@ -1,7 +1,7 @@
 """``evaluate.py compare``: models side by side (the seeds' slimming table, measured).
 
 For every model: parameters (trainable/total), multiply-accumulates per frame
-(:mod:`evaluation.macs`, with a per-layer profile), file sizes (``.h5`` without and
+(:mod:`models.macs`, with a per-layer profile), file sizes (``.h5`` without and
 with Adam optimizer state, ``.keras``; re-saved so every model is measured the same
 way), CPU latency per frame at batch 1 on the fastest path the drive server has
 (:func:`serving.load`: LiteRT, else a compiled Keras call), the
@@ -17,13 +17,16 @@ import math
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from evaluation import plots
 from evaluation.inference import ModelSpec, load_predictor
-from evaluation.macs import profile, profile_markdown
 from evaluation.outputs import markdown_table, write_json
+
+if TYPE_CHECKING:
+    from models.macs import LayerRow
 
 logger = logging.getLogger(__name__)
 
@@ -106,11 +109,13 @@ def compare_models(
     threads: int | None = 2,
     progress: bool = True,
 ) -> list[dict]:
+    # heavy: imported on use (the models package loads keras)
     import models
     from core.recordings import decode_images
-    from evaluation.closed_loop import LoopConfig
-    from evaluation.policies import ModelPolicy
+    from evaluation.closed_loop.loop import LoopConfig
+    from evaluation.closed_loop.policies import ModelPolicy
     from evaluation.replay import run_replay
+    from models.macs import profile
     from serving import probe_frames
 
     if recordings:
@@ -185,8 +190,8 @@ def closed_loop_figures(
 ) -> dict:
     """The closed loop's headline figures for one policy over the references
     (``drive``: ``transform``, ``max_time_s`` as :func:`evaluate_recordings` takes)."""
-    from evaluation.closed_loop import score
-    from evaluation.closed_loop_run import evaluate_recordings, summarise
+    from evaluation.closed_loop.loop import score
+    from evaluation.closed_loop.run import evaluate_recordings, summarise
 
     driven, trials = evaluate_recordings(
         refs, policy, config, recovery_points=recovery_points, progress=progress, **drive
@@ -211,8 +216,8 @@ def baseline_figures(
 ) -> dict[str, dict]:
     """The blind baselines' closed-loop figures on the same references (steering
     straight and the replayed human + 0.02), for the report's baseline rows."""
-    from evaluation.closed_loop import LoopConfig
-    from evaluation.policies import baseline_policies
+    from evaluation.closed_loop.loop import LoopConfig
+    from evaluation.closed_loop.policies import baseline_policies
 
     config = LoopConfig(criterion=criterion)
     return {
@@ -228,6 +233,25 @@ def _get(row: dict, *keys):
             return None
         v = v[k]
     return v
+
+
+def profile_markdown(rows: list[LayerRow], title: str = "") -> str:
+    """A thop-like table: layer, type, output shape, params, MACs, share of the total."""
+    total = sum(r.macs for r in rows) or 1
+    body = [
+        [
+            r.name,
+            r.type,
+            "x".join(str(d) for d in r.output_shape[1:]),
+            r.params,
+            r.macs,
+            f"{100.0 * r.macs / total:.1f}%" + ("" if r.counted else " (no rule)"),
+        ]
+        for r in rows
+    ]
+    body.append(["total", "", "", sum(r.params for r in rows), sum(r.macs for r in rows), "100%"])
+    head = f"### {title}\n\n" if title else ""
+    return head + markdown_table(["layer", "type", "output", "params", "MACs", "share"], body)
 
 
 def report_markdown(rows: list[dict], logs: list[str], baselines: dict | None = None) -> str:
@@ -272,7 +296,7 @@ def report_markdown(rows: list[dict], logs: list[str], baselines: dict | None = 
     text.append(
         "Logs: " + (", ".join(logs) if logs else "none (replay and closed loop skipped)") + ". "
         "Latency: batch 1 on this machine's CPU through the drive server's fastest runtime. "
-        "MACs: multiply-accumulates per frame, conventions in evaluation/macs.py. Sizes: the "
+        "MACs: multiply-accumulates per frame, conventions in models/macs.py. Sizes: the "
         "model re-saved (.keras and .h5 without optimizer; .h5 with Adam moments).\n"
     )
     text.append(markdown_table(header, body))
@@ -302,17 +326,17 @@ def write_outputs(
     robustness: tuple[list[dict], str] | None = None,
 ) -> None:
     """Everything ``compare`` writes; ``robustness`` is
-    :func:`evaluation.robustness.for_compare`'s (rows, baseline label)."""
+    :func:`evaluation.robustness.benchmark.for_compare`'s (rows, baseline label)."""
     data = {"logs": logs, "models": rows, "baselines": baselines}
     text = report_markdown(rows, logs, baselines)
     if robustness:
         text += _robustness_outputs(data, *robustness, out)
     write_json(out / "compare.json", data)
     (out / "report.md").write_text(text, encoding="utf-8")
+    from models.macs import LayerRow  # heavy: imported on use (the models package loads keras)
+
     prof = []
     for r in rows:
-        from evaluation.macs import LayerRow
-
         lr = [
             LayerRow(
                 p["layer"], p["type"], (None, *p["output"]), p["params"], p["macs"], p["counted"]
@@ -394,7 +418,7 @@ def write_outputs(
 
 def _robustness_outputs(data: dict, rows: list[dict], baseline: str, out: Path) -> str:
     """The robustness comparison into ``data`` and two bar charts; its markdown."""
-    from evaluation.robustness_report import comparison_markdown
+    from evaluation.robustness.report import comparison_markdown
 
     data["robustness"] = {"baseline": baseline, "models": rows}
     labels = [r["label"] for r in rows]

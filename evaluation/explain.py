@@ -2,7 +2,7 @@
 
 ``python -m evaluation.explain --conv 3 256 5 --input 12`` builds one convolution
 (in-channels, out-channels, kernel) on a square input five ways and counts each with
-the project's MAC counter (:mod:`evaluation.macs`, the one ``evaluate.py compare``
+the project's MAC counter (:mod:`models.macs`, the one ``evaluate.py compare``
 uses), so the figures here and in the architecture comparison cannot disagree:
 
 - ``regular``: one ``Conv2D(out, k)``;
@@ -16,7 +16,7 @@ uses), so the figures here and in the architecture comparison cannot disagree:
   width, so its output is a quarter of the others' (see the ``output`` column); its
   depthwise convs always pad 'same', as in the paper.
 
-Conventions are :mod:`evaluation.macs`' (one multiply-add = one MAC, bias free).
+Conventions are :mod:`models.macs`' (one multiply-add = one MAC, bias free).
 ``thop ops`` adds one operation per output element of every biased layer, which is
 what ``thop.profile`` reports for a PyTorch ``Conv2d`` (the seeds' figures).
 
@@ -97,7 +97,7 @@ def variants(
     ``groups`` defaults to ``gcd(c_in, c_out)``; the grouped row is left out when that
     is 1 (it would be the regular conv) or ``groups`` does not divide both.
     """
-    from evaluation.macs import profile  # the project's counter (see module docstring)
+    from models.macs import profile  # the project's counter (see module docstring)
 
     for label, value in (("c_in", c_in), ("c_out", c_out), ("kernel", k), ("input", size)):
         if value < 1:
@@ -156,8 +156,8 @@ def parts(name: str) -> str:
     head...) of a registered architecture: the figures quoted in models/families.py."""
     from collections import defaultdict
 
-    from evaluation.macs import profile
     from models import build_model, parameter_counts
+    from models.macs import profile
 
     model = build_model(name)
     rows = profile(model)

@@ -3,7 +3,7 @@
 Steering is the simulator's -1..1 command (wheel angle / 25 degrees, > 0 right).
 Open-loop error does not rank models by how they drive (a small, consistent bias
 costs little here and a lot on the road); these numbers describe agreement with
-the human, :mod:`evaluation.closed_loop` judges the driving.
+the human, :mod:`evaluation.closed_loop.loop` judges the driving.
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 Both take the raw ``(160, 320, 3)`` frame with the seed's in-graph preprocessing
 (rows 80..140, 128x128, -0.5..0.5) so they are compared with ``base`` and ``eff`` on
-the same pixels. Every figure in the comments is from ``evaluation.macs.profile`` on
+the same pixels. Every figure in the comments is from ``models.macs.profile`` on
 the default build (regenerate: ``python -m evaluation.explain --profile eff-slim mnv2``);
 parameter counts are asserted exactly by ``tests/models/test_families.py``.
 
 The budget (docs/slimming.md): parameters <= 25% of base (865,921 -> 216,480) and
-MACs <= 15% of base (296.5M measured by evaluation.macs -> 44.5M).
+MACs <= 15% of base (296.5M measured by models.macs -> 44.5M).
 """
 
 from __future__ import annotations

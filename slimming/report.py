@@ -23,8 +23,8 @@ LATENCY_ROUNDS = 4
 
 
 def model_figures(model, keras_file: Path) -> dict[str, Any]:
-    from evaluation.macs import total_macs
     from models.io import parameter_counts
+    from models.macs import total_macs
 
     return {
         "params": parameter_counts(model),
@@ -91,9 +91,9 @@ def latency(predictors: dict[str, Any], frame: np.ndarray, calls: int = LATENCY_
 def closed_loop(predictors: dict[str, Any], logs: list[str], *, progress: bool = False) -> dict:
     """``evaluate.py closed-loop``'s method (default limits, no recovery trials) per model."""
     from core.recordings import read_recordings
-    from evaluation.closed_loop import LoopConfig, score
-    from evaluation.closed_loop_run import build_references, evaluate_recordings
-    from evaluation.policies import ModelPolicy
+    from evaluation.closed_loop.loop import LoopConfig, score
+    from evaluation.closed_loop.policies import ModelPolicy
+    from evaluation.closed_loop.run import build_references, evaluate_recordings
 
     recordings = read_recordings(logs)
     config = LoopConfig()

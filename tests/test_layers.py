@@ -6,7 +6,8 @@ the import graph as it stood when this test was written (2026-12, after issue 15
 moves), bottom first:
 
 0. ``core``: recordings, frames, run folders, outputs, the CLI helper; nothing else.
-1. ``models``, ``sim``: the networks; the camera model and the demo road.
+1. ``models``, ``sim``: the networks and their MAC counter; the camera model, its
+   calibration against the side cameras, and the demo road.
 2. ``serving``: running a model (Keras, LiteRT, ONNX).
 3. ``training``, ``drive``: fitting a model; the drive server.
 4. ``tools``: the simulator-protocol client and the harnesses around the drive server

@@ -117,7 +117,7 @@ def closed_loop_selection(config: TrainConfig):
         return None
     # The evaluator sits above training (it reads recordings through training's
     # reader); only the train.py entry point wires the two together.
-    from evaluation.selection import ClosedLoopSelection
+    from evaluation.closed_loop.selection import ClosedLoopSelection
 
     return ClosedLoopSelection(
         config.val_recordings,
@@ -133,7 +133,7 @@ def defaults_epochs(args) -> int:
 
 def dagger_rounds(config: TrainConfig, args, first_run: Path, selection) -> Path:
     """The DAgger rounds after the first run, logged; the last round's run folder."""
-    from evaluation.dagger import run_rounds
+    from evaluation.closed_loop.dagger import run_rounds
 
     rounds = run_rounds(
         config,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.corruptions import (
+from evaluation.robustness.corruptions import (
     CORRUPTIONS,
     CorruptionError,
     corrupt,

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from evaluation.car_model import (
+from evaluation.closed_loop.car_model import (
     BICYCLE,
     CarResponse,
     ResponseState,

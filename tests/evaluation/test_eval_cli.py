@@ -154,7 +154,7 @@ def test_calibrate_finds_the_demo_camera_and_closed_loop_reads_it(demo_log, tmp_
     assert cal["mae_centre_from_sides"] < 0.5 * cal["mae_no_warp"]
     assert "from a side frame" in (out / "calibration.md").read_text()
     assert len(cal["grid"]) == 3
-    from evaluation.calibrate import CalibrationError, load_camera
+    from sim.calibrate import CalibrationError, load_camera
 
     assert load_camera(out / "calibration.json").pitch_deg == 9.5
     bad = tmp_path / "bad.json"

@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from evaluation.car_model import CarResponse
-from evaluation.closed_loop import (
+from evaluation.closed_loop.car_model import CarResponse
+from evaluation.closed_loop.kinematics import build_path
+from evaluation.closed_loop.loop import (
     MAX_CURVATURE,
     LoopConfig,
     autonomy,
@@ -16,9 +17,8 @@ from evaluation.closed_loop import (
     run_cars,
     score,
 )
-from evaluation.kinematics import build_path
-from evaluation.policies import ConstantPolicy, HumanReplayPolicy, Policy
-from evaluation.road import RoadEdges
+from evaluation.closed_loop.policies import ConstantPolicy, HumanReplayPolicy, Policy
+from evaluation.closed_loop.road import RoadEdges
 
 #: One decision per 0.1 s frame interval: the hand computations step 1 m at a time.
 NVIDIA = dict(criterion="nvidia", control_hz=10.0)

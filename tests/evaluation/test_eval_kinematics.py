@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from evaluation.kinematics import (
+from evaluation.closed_loop.kinematics import (
     arc_step,
     build_path,
     circle_fit_radius,

@@ -1,11 +1,11 @@
-"""Laps found in the frames and closed on the path (evaluation.laps)."""
+"""Laps found in the frames and closed on the path (evaluation.closed_loop.laps)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from evaluation.laps import (
+from evaluation.closed_loop.laps import (
     PlaceMatch,
     _integrate,
     close_loops,

@@ -1,4 +1,4 @@
-"""Turning between frames measured from the frames (evaluation.odometry)."""
+"""Turning between frames measured from the frames (evaluation.closed_loop.odometry)."""
 
 import math
 
@@ -6,7 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from evaluation.odometry import _rays, camera_translation, measure_yaw, pair_yaw, sampson_px
+from evaluation.closed_loop.odometry import (
+    _rays,
+    camera_translation,
+    measure_yaw,
+    pair_yaw,
+    sampson_px,
+)
 from sim.camera import Camera
 from sim.render import render_view
 from sim.track import make_track

@@ -3,7 +3,7 @@
 import numpy as np
 
 from core.recordings import read_recording
-from evaluation.reference import build_reference, cache_dir
+from evaluation.closed_loop.reference import build_reference, cache_dir
 
 
 def test_the_reference_is_cached_and_reused(demo_log, tmp_path, monkeypatch):

@@ -1,9 +1,9 @@
-"""Road edges from the recording (evaluation.road): the profile rule by hand."""
+"""Road edges from the recording (evaluation.closed_loop.road): the profile rule by hand."""
 
 import numpy as np
 import pytest
 
-from evaluation.road import BirdsEye, profile_edges, road_mask
+from evaluation.closed_loop.road import BirdsEye, profile_edges, road_mask
 
 
 def _profile(pattern: str):

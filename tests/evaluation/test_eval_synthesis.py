@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from evaluation.closed_loop import SynthesizedViews
-from evaluation.demo_check import RoadFollower, fold_synthesis, synthesis_check
+from evaluation.closed_loop.demo_check import RoadFollower, fold_synthesis, synthesis_check
+from evaluation.closed_loop.loop import SynthesizedViews
 from sim.camera import Camera, camera_offset_for_car_pose, view_homographies
 from sim.render import render_view
 from sim.track import make_track
@@ -56,7 +56,7 @@ def test_car_yaw_moves_the_camera_sideways():
 
 def test_synthesis_matches_the_demo_renderer():
     """Synthesised vs rendered views on the demo road (3 poses; the full check with 16
-    poses is ``python -m evaluation.demo_check``)."""
+    poses is ``python -m evaluation.closed_loop.demo_check``)."""
     rows = {
         (r["offset_m"], r["yaw_deg"]): r
         for r in fold_synthesis(synthesis_check(0, 3, Camera(), progress=False)[0])
@@ -81,10 +81,10 @@ def test_road_follower_steers_back_to_the_centre():
 
 def test_road_following_beats_the_blind_baselines_on_the_demo_road():
     """The issue's acceptance check, short: 12 s of clean centreline driving."""
-    from evaluation.closed_loop import LoopConfig, run_cars, score
-    from evaluation.demo_check import clean_drive
-    from evaluation.policies import ConstantPolicy, HumanReplayPolicy
-    from evaluation.road import RoadEdges
+    from evaluation.closed_loop.demo_check import clean_drive
+    from evaluation.closed_loop.loop import LoopConfig, run_cars, score
+    from evaluation.closed_loop.policies import ConstantPolicy, HumanReplayPolicy
+    from evaluation.closed_loop.road import RoadEdges
 
     cam = Camera()
     drive = clean_drive(seed=0, n_frames=180, camera=cam, progress=False)
@@ -111,8 +111,8 @@ def test_road_following_beats_the_blind_baselines_on_the_demo_road():
 
 @pytest.mark.slow
 def test_synthesised_closed_loop_agrees_with_rendered_truth():
-    from evaluation.demo_check import clean_drive, closed_loop_check
-    from evaluation.policies import ConstantPolicy
+    from evaluation.closed_loop.demo_check import clean_drive, closed_loop_check
+    from evaluation.closed_loop.policies import ConstantPolicy
 
     cam = Camera()
     drive = clean_drive(seed=1, n_frames=300, camera=cam, progress=False)
@@ -129,11 +129,11 @@ def test_synthesised_closed_loop_agrees_with_rendered_truth():
 
 def test_the_evaluator_sees_the_demo_road_as_it_is(tmp_path):
     """Issue 12's demo-road checks, short (300 frames; the documented figures use
-    ``python -m evaluation.demo_check --frames 600``): the reference path measured
+    ``python -m evaluation.closed_loop.demo_check --frames 600``): the reference path measured
     from the frames within 0.2 m RMS of the truth over 30 m, road edges within
     0.3 m RMS of the road's true 7.5 m, the demo car found to be a plain bicycle, and
     a driver known to keep the road at 100% autonomy where steering straight is not."""
-    from evaluation.demo_check import reference_check
+    from evaluation.closed_loop.demo_check import reference_check
 
     r = reference_check(1, 300, tmp_path, Camera(), progress=False)
     assert r["path_images"]["rms_m"] < 0.2, r["path_images"]

@@ -1,4 +1,4 @@
-"""The seeds' worked numbers, recomputed by evaluation.explain with evaluation.macs."""
+"""The seeds' worked numbers, recomputed by evaluation.explain with models.macs."""
 
 import numpy as np
 import pytest

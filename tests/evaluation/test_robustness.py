@@ -27,8 +27,8 @@ def _keras_steering(model_path, frames: np.ndarray) -> np.ndarray:
 
 def test_robustness_writes_the_report_on_a_short_stretch(tiny_run, demo_log_long, tmp_path):
     from core.recordings import decode_images, read_recording
-    from evaluation.corruptions import corrupt_batch
-    from evaluation.robustness import frame_rows
+    from evaluation.robustness.benchmark import frame_rows
+    from evaluation.robustness.corruptions import corrupt_batch
 
     out = tmp_path / "rob"
     args = ["robustness", str(tiny_run), str(demo_log_long), "--out", str(out), "-q"]
@@ -85,9 +85,9 @@ def test_robustness_writes_the_report_on_a_short_stretch(tiny_run, demo_log_long
 
 def test_the_closed_loop_hook_corrupts_what_the_policy_sees(demo_log_long):
     from core.recordings import read_recording
-    from evaluation.closed_loop import LoopConfig
-    from evaluation.closed_loop_run import build_references, evaluate_recordings
-    from evaluation.policies import Policy
+    from evaluation.closed_loop.loop import LoopConfig
+    from evaluation.closed_loop.policies import Policy
+    from evaluation.closed_loop.run import build_references, evaluate_recordings
 
     refs = build_references([read_recording(demo_log_long)], LoopConfig().camera, progress=False)
     seen, keys = [], []

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import models
-from evaluation.macs import total_macs
+from models.macs import total_macs
 
 NEW = {"eff-slim": 81_681, "mnv2": 149_185}
 BASE_PARAMS = 865_921
@@ -29,7 +29,7 @@ def test_exact_counts(model):
     assert models.ARCHITECTURES[model.name].params == NEW[model.name]
 
 
-#: base's MACs by evaluation.macs (296,509,504; docs/slimming.md), fixed here so the
+#: base's MACs by models.macs (296,509,504; docs/slimming.md), fixed here so the
 #: test does not build base.
 BASE_MACS = 296_509_504
 MACS = {"eff-slim": 23_042_432, "mnv2": 37_155_200}

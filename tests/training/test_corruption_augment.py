@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from evaluation.corruptions import CORRUPTIONS, corrupt
+from evaluation.robustness.corruptions import CORRUPTIONS, corrupt
 from training.augment import NO_AUGMENT, PARAMS, AugmentConfig, apply, draw
 from training.corruption_augment import (
     CORRUPTION_PARAMS,

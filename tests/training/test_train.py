@@ -45,7 +45,7 @@ def run(demo, tmp_path_factory):
 @pytest.fixture(scope="module")
 def selected(demo, tmp_path_factory):
     """A run whose checkpoint is chosen by driving the validation recording."""
-    from evaluation.selection import ClosedLoopSelection
+    from evaluation.closed_loop.selection import ClosedLoopSelection
 
     out = tmp_path_factory.mktemp("runs-cl")
     config = demo_config(demo, out, epochs=3, closed_loop_every=1)
@@ -77,7 +77,7 @@ def test_closed_loop_selection_keeps_the_epoch_that_drives_best(selected):
 
 
 def test_closed_loop_selection_needs_validation_recordings():
-    from evaluation.selection import ClosedLoopSelection
+    from evaluation.closed_loop.selection import ClosedLoopSelection
 
     with pytest.raises(ValueError, match="--val-recording"):
         ClosedLoopSelection([])
@@ -241,10 +241,10 @@ def test_dagger_states_are_visited_off_the_line_and_drawn_as_recovery_views(demo
     the line come back keyed by csv line, attach to those training rows, and the
     sequence draws them (rows, offsets and yaws) as recovery views."""
     from core.recordings import read_recordings
-    from evaluation.closed_loop import LoopConfig
-    from evaluation.closed_loop_run import build_references
-    from evaluation.dagger import NoisyPolicy, collect_states
-    from evaluation.policies import ConstantPolicy
+    from evaluation.closed_loop.dagger import NoisyPolicy, collect_states
+    from evaluation.closed_loop.loop import LoopConfig
+    from evaluation.closed_loop.policies import ConstantPolicy
+    from evaluation.closed_loop.run import build_references
     from training.augment import AugmentConfig
     from training.data import DataSettings, prepare
     from training.sequences import TrainSequence

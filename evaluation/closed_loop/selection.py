@@ -4,7 +4,7 @@ Validation MSE and replay MAE rank steering models badly (docs/evaluation.md): a
 model can match the human frame by frame and still drift off the road, because
 open loop never shows it the views its own errors lead to. So every N epochs the
 model being trained drives the validation recordings in the closed loop of
-:mod:`evaluation.closed_loop` (the evaluator's default criterion and car response,
+:mod:`evaluation.closed_loop.loop` (the evaluator's default criterion and car response,
 no recovery trials), and the run keeps the checkpoint with the fewest
 interventions per km, tie-broken by validation MSE.
 
@@ -23,9 +23,10 @@ from pathlib import Path
 import keras
 
 from core.recordings import read_recordings
-from evaluation.closed_loop import LoopConfig, score
-from evaluation.closed_loop_run import build_references, evaluate_recordings
-from evaluation.policies import ModelPolicy
+from evaluation.closed_loop.loop import LoopConfig, score
+from evaluation.closed_loop.policies import ModelPolicy
+from evaluation.closed_loop.run import build_references, evaluate_recordings
+from serving.runtime import KerasPredictor
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +88,6 @@ class ClosedLoopSelection(keras.callbacks.Callback):
         first when they differ), and the run's epoch budget (the last is always driven).
         Each run attaches anew and starts with no best score, so one selection (and its
         references) serves several runs, such as DAgger's rounds."""
-        from serving.runtime import KerasPredictor
-
         self.served, self.inner, self.path, self.epochs = served, inner, path, epochs
         self.policy = ModelPolicy(KerasPredictor(served), "training")
         self.best: tuple[float, float] = (math.inf, math.inf)

@@ -1,4 +1,4 @@
-"""``evaluate.py calibrate``: check the camera constants against a recording's side cameras.
+"""The camera constants checked against a recording's side cameras (``evaluate.py calibrate``).
 
 The simulator records three cameras with the same height and pitch, the left one
 0.806 m and the right one 0.825 m beside the centre one
@@ -7,7 +7,10 @@ with :func:`sim.camera.synthesize_view` must then reproduce the real side frame 
 the road; the grey-level mean absolute error over the road region measures how
 right the constants are. A grid search over pitch, height and vertical field of
 view finds the constants that fit a recording best; the closed-loop command reads
-the resulting ``calibration.json`` (``--calibration``).
+the resulting ``calibration.json`` (``--calibration``, :func:`load_camera`).
+
+This module measures; :mod:`evaluation.calibration_report` writes the report
+(``calibration.json``/``.md``, ``grid.csv``, ``side_check.png``).
 """
 
 from __future__ import annotations
@@ -22,8 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from evaluation import plots
-from evaluation.outputs import markdown_table, write_csv, write_json
+from core.recordings import decode_images
 from sim.camera import LEFT_CAMERA_X_M, RIGHT_CAMERA_X_M, Camera, synthesize_view
 
 logger = logging.getLogger(__name__)
@@ -109,8 +111,6 @@ def calibrate(
     progress: bool = True,
 ) -> dict:
     """Errors of no warp, the default constants and (``search``) every grid point."""
-    from core.recordings import decode_images
-
     rows = pick_frames(rec, frames)
     data = {
         "centre": decode_images(rec.centre_paths[rows], progress=False),
@@ -152,61 +152,6 @@ def calibrate(
     result["_frames"] = data  # for the figure; not written to json
     result["_best_camera"] = best[1]
     return result
-
-
-def write_outputs(result: dict, out: Path) -> Path:
-    data = result.pop("_frames")
-    best: Camera = result.pop("_best_camera")
-    path = write_json(out / "calibration.json", result)
-    if result["grid"]:
-        write_csv(out / "grid.csv", {k: [g[k] for g in result["grid"]] for k in result["grid"][0]})
-    lines = [
-        f"# Camera calibration on {result['recording']}\n",
-        f"{result['frames']} frames, both side cameras, grey-level MAE on rows "
-        f"{ROAD_ROWS[0]}..{ROAD_ROWS[1] - 1} (road, bonnet excluded), valid pixels only.\n",
-    ]
-    rows = [
-        ["no warp", "-", "-", "-", result["mae_no_warp"]],
-        ["default", *[result["default"][k] for k in CALIBRATION_KEYS], result["mae_default"]],
-        ["best", *[result["camera"][k] for k in CALIBRATION_KEYS], result["mae_best"]],
-    ]
-    lines.append(
-        markdown_table(
-            ["camera", "pitch (deg)", "height (m)", "vertical FOV (deg)", "MAE (grey levels)"],
-            rows,
-            digits=3,
-        )
-    )
-    if result["grid"]:
-        top = sorted(result["grid"], key=lambda g: g["mae"])[:10]
-        lines.append("\nTen best grid points:\n")
-        lines.append(
-            markdown_table(
-                ["pitch (deg)", "height (m)", "vertical FOV (deg)", "MAE"],
-                [[g["pitch_deg"], g["height_m"], g["vfov_deg"], g["mae"]] for g in top],
-                digits=3,
-            )
-        )
-    lines.append(
-        "\nThe closed loop synthesises the centre view from a side frame when that camera "
-        "is nearer the virtual car's (default constants, nothing black): "
-        f"MAE {result['mae_centre_from_sides']:.3f} against the real centre frame.\n"
-    )
-    (out / "calibration.md").write_text("\n".join(lines), encoding="utf-8")
-
-    tiles = []
-    default = Camera()
-    for i in np.linspace(0, len(data["centre"]) - 1, min(3, len(data["centre"]))).astype(int):
-        c, s = data["centre"][i], data["left"][i]
-        for label, img in (
-            ("centre", c),
-            ("warped, default", synthesize_view(c, LEFT_CAMERA_X_M, 0.0, default)[0]),
-            ("warped, best", synthesize_view(c, LEFT_CAMERA_X_M, 0.0, best)[0]),
-            ("real left", s),
-        ):
-            tiles.append(plots.draw_steering(img, {}, caption=label))
-    plots.image_grid(tiles, out / "side_check.png", columns=4)
-    return path
 
 
 def load_camera(path: str | Path) -> Camera:

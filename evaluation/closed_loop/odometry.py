@@ -2,9 +2,9 @@
 
 The recorded steering is a poor record of the car's motion: keyboard recordings are
 70-80% exact zeros with near full-lock taps, and the simulator's car answers a tap
-with a smoothed turn (:mod:`evaluation.car_model`). So the closed loop's reference
+with a smoothed turn (:mod:`evaluation.closed_loop.car_model`). So the closed loop's reference
 path takes its turning from the images and its forward distance from the logged
-speed and frame times (:mod:`evaluation.kinematics`).
+speed and frame times (:mod:`evaluation.closed_loop.kinematics`).
 
 Method (two-view geometry with a known motion model): corners are tracked from
 frame ``i`` to ``i + 1`` with pyramidal Lucas-Kanade (OpenCV), kept only when the

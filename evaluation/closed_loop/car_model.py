@@ -1,7 +1,7 @@
 """How the simulator's car answers a steering command, fitted to real recordings.
 
 The simulator does not turn its wheels the instant a command arrives: the turning
-measured from the frames (:mod:`evaluation.odometry`) follows the logged steering
+measured from the frames (:mod:`evaluation.closed_loop.odometry`) follows the logged steering
 smoothed, a keyboard tap of one frame barely moving the car. The virtual car of the
 closed loop therefore drives a *response* model, not the raw kinematic bicycle:
 

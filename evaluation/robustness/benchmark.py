@@ -1,18 +1,18 @@
 """``evaluate.py robustness``: the model under image corruptions, open and closed loop.
 
-Every corruption of :mod:`evaluation.corruptions` at each intensity is applied
+Every corruption of :mod:`evaluation.robustness.corruptions` at each intensity is applied
 
 * **open loop** to the recorded centre frames (decoded once, chunk by chunk, through
   :mod:`evaluation.inference`, the drive server's runtime): the steering's mean
   absolute change from the model's own clean prediction ("shift") and its mean
   absolute error against the human;
 * **closed loop** to the synthesised views before the model sees them
-  (:class:`evaluation.closed_loop.TransformedViews`): interventions and autonomy
+  (:class:`evaluation.closed_loop.loop.TransformedViews`): interventions and autonomy
   of the whole drive with the default closed-loop method (``--criterion road``).
 
 Frames are corrupted with ``seed`` and their row in the recording, so a frame looks
 the same at every intensity but stronger, and the same in both loops. Reports:
-:mod:`evaluation.robustness_report`.
+:mod:`evaluation.robustness.report`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,21 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from evaluation.corruptions import CORRUPTIONS, INTENSITIES, corrupt, corrupt_batch
-from evaluation.inference import CHUNK_FRAMES
+from core.recordings import decode_images, load_image
+from evaluation import cli
+from evaluation.closed_loop.loop import LoopConfig
+from evaluation.closed_loop.policies import ModelPolicy, baseline_policies
+from evaluation.inference import CHUNK_FRAMES, load_predictor, resolve_model
+from evaluation.outputs import prepare_out_dir
+from evaluation.robustness.corruptions import (
+    CORRUPTIONS,
+    INTENSITIES,
+    CorruptionError,
+    corrupt,
+    corrupt_batch,
+    parse_intensities,
+    parse_names,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +95,6 @@ def open_loop(predictor, recordings, plan: Plan, *, progress: bool = True) -> li
     """The model's steering on every chosen frame, clean and under every condition.
     Frames are decoded once per chunk; the next condition's frames are corrupted in a
     second thread while the model runs on the current one."""
-    from core.recordings import decode_images
-
     conditions = plan.conditions()
     picks = [frame_rows(len(rec), plan.frames) for rec in recordings]
     total = sum(len(p) for p in picks) * (1 + len(conditions))
@@ -167,8 +178,7 @@ class ViewCorruption:
 def closed_loop(references, policy, config, plan: Plan, *, progress: bool = True) -> dict:
     """Closed-loop figures clean, under every closed-loop condition, and of the blind
     baselines (which never see the views, so corruptions cannot change them)."""
-    from evaluation.compare import closed_loop_figures
-    from evaluation.policies import baseline_policies
+    from evaluation.compare import closed_loop_figures  # heavy: imported on use (keras)
 
     drive = {"max_time_s": plan.drive_seconds}
     conditions = plan.cl_conditions()
@@ -199,8 +209,6 @@ def closed_loop(references, policy, config, plan: Plan, *, progress: bool = True
 def run(spec, predictor, recordings, references, config, plan: Plan, *, progress=True) -> dict:
     """The whole benchmark for one model: open loop, then closed loop on
     ``references`` (none: open loop only). Returns the ``robustness.json`` dict."""
-    from evaluation.policies import ModelPolicy
-
     t0 = time.perf_counter()
     logs = open_loop(predictor, recordings, plan, progress=progress)
     result = {
@@ -239,8 +247,6 @@ def run(spec, predictor, recordings, references, config, plan: Plan, *, progress
 
 def add_parser(sub) -> None:
     """``evaluate.py robustness MODEL LOG...``."""
-    from evaluation import cli
-
     p = sub.add_parser(
         "robustness",
         help="the model under image corruptions (noise, blur, JPEG, light, weather)",
@@ -295,8 +301,6 @@ def add_parser(sub) -> None:
 
 def plan_from_args(args) -> Plan:
     """The :class:`Plan` of parsed options (CorruptionError, ValueError when wrong)."""
-    from evaluation.corruptions import parse_intensities, parse_names
-
     corruptions = parse_names(args.corruptions)
     if not args.drive_seconds >= 0:
         raise ValueError(
@@ -317,12 +321,7 @@ def plan_from_args(args) -> Plan:
 
 
 def cmd(args) -> int:
-    from core.recordings import load_image
-    from evaluation import cli
-    from evaluation.corruptions import CorruptionError
-    from evaluation.inference import load_predictor, resolve_model
-    from evaluation.outputs import prepare_out_dir
-    from evaluation.robustness_report import write_outputs
+    from evaluation.robustness.report import write_outputs  # heavy: imported on use (matplotlib)
 
     start = time.perf_counter()
     try:
@@ -369,9 +368,7 @@ def for_compare(args, specs, labels, recordings, references, out) -> tuple[list[
     """``evaluate.py compare --robustness [DIR...]``: each model's report read from its
     folder (in the order of the models) or, with no folders, measured here with the
     default plan on ``--logs`` (reports in ``out/robustness_<label>``)."""
-    from evaluation.closed_loop import LoopConfig
-    from evaluation.inference import load_predictor
-    from evaluation.robustness_report import (
+    from evaluation.robustness.report import (  # heavy: imported on use (matplotlib)
         RobustnessReportError,
         comparison,
         load_report,

@@ -1,11 +1,12 @@
-"""The MAC counter against hand computation, layer type by layer type."""
+"""The MAC counter (models.macs) against hand computation, layer type by layer type."""
 
 import keras
 import pytest
 from keras import layers
 
 import models
-from evaluation.macs import profile, profile_markdown, total_macs
+from evaluation.compare import profile_markdown
+from models.macs import profile, total_macs
 
 
 def rows_of(shape, *stack):

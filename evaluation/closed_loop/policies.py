@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tools.simclient import SimulatorClient, SimulatorProtocolError
+
 logger = logging.getLogger(__name__)
 
 
@@ -75,8 +77,6 @@ class ServerPolicy(Policy):
     reply's steering comes back."""
 
     def __init__(self, url: str, timeout: float = 10.0, name: str = "drive server"):
-        from tools.simclient import SimulatorClient, SimulatorProtocolError
-
         self.name = name
         self.url = url
         try:

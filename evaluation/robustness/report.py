@@ -20,6 +20,7 @@ under corruption is the driving figure.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -27,8 +28,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
-from evaluation.corruptions import CORRUPTIONS, corrupt
 from evaluation.outputs import markdown_table, write_json
+from evaluation.robustness.corruptions import CORRUPTIONS, corrupt
 
 
 def _mean(values) -> float:
@@ -261,8 +262,6 @@ class RobustnessReportError(ValueError):
 
 def load_report(folder: str | Path) -> dict:
     """``robustness.json`` of a folder written by ``evaluate.py robustness``."""
-    import json
-
     path = Path(folder) / "robustness.json"
     if not path.is_file():
         raise RobustnessReportError(

@@ -6,7 +6,7 @@ expert label them, retrain. Here the expert label of a state is the recovery lab
 of :mod:`training.augment` (recorded steering plus pure pursuit back to the path),
 and its view the recovery view synthesised from the recorded cameras, so a state
 is just ``(recording, csv line, offset, yaw)``: the model drives the *training*
-recordings in the closed loop of :mod:`evaluation.closed_loop` with some steering
+recordings in the closed loop of :mod:`evaluation.closed_loop.loop` with some steering
 noise (so it also visits states slightly worse than its own), and every few steps
 where it is off the recorded line become training samples.
 """
@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
-from evaluation.closed_loop import LoopConfig
-from evaluation.closed_loop_run import evaluate_recordings
-from evaluation.policies import Policy
+from core.recordings import read_recordings
+from core.runs import read_config
+from evaluation.closed_loop.loop import LoopConfig
+from evaluation.closed_loop.policies import ModelPolicy, Policy
+from evaluation.closed_loop.run import build_references, evaluate_recordings
+from serving.runtime import KerasPredictor
 from sim.camera import ROOT_AHEAD_OF_REAR_AXLE_M
 
 logger = logging.getLogger(__name__)
@@ -122,18 +127,11 @@ def run_rounds(
     round drives the training recordings with the latest model, adds the states it
     visited to those of earlier rounds, and trains on from the latest weights for
     ``epochs`` epochs (``config.epochs`` when None), with
-    ``selection`` (the first run's :class:`evaluation.selection.ClosedLoopSelection`,
+    ``selection`` (the first run's :class:`evaluation.closed_loop.selection.ClosedLoopSelection`,
     needed when ``config.closed_loop_every`` > 0) choosing each round's checkpoint.
     Returns one row per round (run folder, states, closed-loop figures)."""
-    from dataclasses import replace
-    from pathlib import Path
-
+    # heavy: imported on use (keras, TensorFlow)
     import models
-    from core.recordings import read_recordings
-    from core.runs import read_config
-    from evaluation.closed_loop_run import build_references
-    from evaluation.policies import ModelPolicy
-    from serving.runtime import KerasPredictor
     from training.trainer import train
 
     if rounds < 0:

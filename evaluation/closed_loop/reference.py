@@ -5,12 +5,12 @@ policy:
 
 * the **reference path** of each drivable stretch: forward distance from the logged
   speed and frame times, turning measured from the frames
-  (:mod:`evaluation.odometry`); where a frame pair could not be measured (too few
+  (:mod:`evaluation.closed_loop.odometry`); where a frame pair could not be measured (too few
   tracks agree), the turn the fitted car predicts from the logged steering;
   ``path="steering"`` keeps the old kinematic bicycle on the logged steering;
-* the **car's response** to steering (:mod:`evaluation.car_model`), fitted on this
+* the **car's response** to steering (:mod:`evaluation.closed_loop.car_model`), fitted on this
   recording's measured turning (its simulator build), or the plain bicycle;
-* the **road edges** beside the path (:mod:`evaluation.road`);
+* the **road edges** beside the path (:mod:`evaluation.closed_loop.road`);
 * the decoded centre frames and, when recorded, the side frames for synthesising
   views from the nearest camera, and whether the frames show the car's bonnet.
 
@@ -32,11 +32,18 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.car_model import BICYCLE, CarResponse, fit_response, predicted_yaw
-from evaluation.kinematics import MPH_PER_MPS, ReferencePath, build_path, split_segments
-from evaluation.laps import lap_index, match_places
-from evaluation.odometry import measure_yaw
-from evaluation.road import RoadEdges, estimate_edges
+from core.recordings import decode_images
+from evaluation.closed_loop.car_model import BICYCLE, CarResponse, fit_response, predicted_yaw
+from evaluation.closed_loop.kinematics import (
+    MPH_PER_MPS,
+    NOMINAL_DT_S,
+    ReferencePath,
+    build_path,
+    split_segments,
+)
+from evaluation.closed_loop.laps import lap_index, match_places
+from evaluation.closed_loop.odometry import measure_yaw
+from evaluation.closed_loop.road import RoadEdges, estimate_edges
 from sim.camera import LEFT_CAMERA_X_M, RIGHT_CAMERA_X_M, Camera
 
 logger = logging.getLogger(__name__)
@@ -146,8 +153,6 @@ class Reference:
 
 def _intervals(rec) -> tuple[np.ndarray, np.ndarray]:
     """Seconds since the first frame and metres per interval of a recording."""
-    from evaluation.kinematics import NOMINAL_DT_S
-
     t = np.asarray(rec.timestamps, dtype=np.float64)
     if len(t) and not np.isfinite(t).all():
         logger.warning(
@@ -174,8 +179,6 @@ def build_reference(
 ) -> Reference:
     """Decode ``rec`` (a :class:`core.recordings.Recording`) and build its
     :class:`Reference` (module docstring)."""
-    from core.recordings import decode_images
-
     if path not in PATH_SOURCES:
         raise ValueError(f"path must be one of {PATH_SOURCES}. Received: {path!r}")
     if car not in CAR_MODELS:

@@ -1,6 +1,6 @@
 """Validation of the closed-loop method on the procedural demo road.
 
-``python -m evaluation.demo_check --out DIR``. On the demo road (:mod:`sim.track`)
+``python -m evaluation.closed_loop.demo_check --out DIR``. On the demo road (:mod:`sim.track`)
 the world is exactly flat and the sky infinitely far, and the true view of any pose
 can be rendered, so both halves of the method can be checked against ground truth:
 
@@ -35,18 +35,29 @@ import numpy as np
 from tqdm import tqdm
 
 from core.cli import setup_logging
+from core.recordings import read_recording
 from evaluation import plots
-from evaluation.closed_loop import (
+from evaluation.closed_loop.kinematics import ReferencePath, build_path, to_local, wrap_angle
+from evaluation.closed_loop.loop import (
     LoopConfig,
     SynthesizedViews,
     recovery_summary,
+    recovery_trials,
     run_cars,
     score,
 )
-from evaluation.kinematics import ReferencePath, build_path, to_local, wrap_angle
+from evaluation.closed_loop.policies import (
+    ConstantPolicy,
+    HumanReplayPolicy,
+    ModelPolicy,
+    Policy,
+    baseline_policies,
+)
+from evaluation.closed_loop.reference import build_reference
+from evaluation.closed_loop.road import RoadEdges
+from evaluation.closed_loop.run import evaluate_recordings
+from evaluation.inference import load_predictor, resolve_model
 from evaluation.outputs import markdown_table, prepare_out_dir, write_json
-from evaluation.policies import ConstantPolicy, HumanReplayPolicy, Policy, baseline_policies
-from evaluation.road import RoadEdges
 from sim.camera import (
     MPH_PER_MPS,
     ROOT_AHEAD_OF_REAR_AXLE_M,
@@ -56,6 +67,8 @@ from sim.camera import (
     first_ground_row,
     synthesize_view,
 )
+from sim.demo_recording import write_demo_recording
+from sim.driver import drive_demo
 from sim.render import render_view
 from sim.track import Track, make_track
 
@@ -204,7 +217,7 @@ def path_error(path: ReferencePath, x: np.ndarray, y: np.ndarray, heading: np.nd
 
 def true_edges(track: Track, x, y, heading, s_hint) -> tuple:
     """The road's true edges measured from the path's root along the path's normal,
-    as :class:`evaluation.road.RoadEdges` holds them (``x``, ``y``, ``heading``: the
+    as :class:`evaluation.closed_loop.road.RoadEdges` holds them (``x``, ``y``, ``heading``: the
     true rear-axle poses of the path's frames; ``s_hint`` their arc lengths)."""
     rx = x + ROOT_AHEAD_OF_REAR_AXLE_M * np.cos(heading)
     ry = y + ROOT_AHEAD_OF_REAR_AXLE_M * np.sin(heading)
@@ -237,12 +250,6 @@ def reference_check(
     vision road follower (a driver known to keep the road) beside the blind
     baselines under the default criterion (and any ``extra`` policies, such as a model
     trained on other demo recordings)."""
-    from core.recordings import read_recording
-    from evaluation.closed_loop_run import evaluate_recordings
-    from evaluation.reference import build_reference
-    from sim.demo_recording import write_demo_recording
-    from sim.driver import drive_demo
-
     rec_dir = folder / f"demo_seed{seed}_{n_frames}"
     if not (rec_dir / "driving_log.csv").is_file():
         write_demo_recording(rec_dir, n_frames=n_frames, seed=seed)
@@ -360,8 +367,6 @@ def closed_loop_check(
     recovery_points: int = 4,
     progress: bool = True,
 ) -> dict[str, dict[str, dict]]:
-    from evaluation.closed_loop import recovery_trials
-
     config = LoopConfig(camera=camera)
     # The clean drive keeps the centreline: the road's edges are its half width away.
     n = len(drive.path)
@@ -544,7 +549,7 @@ def reference_report(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m evaluation.demo_check", description=__doc__.split("\n\n")[0]
+        prog="python -m evaluation.closed_loop.demo_check", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--overwrite", action="store_true")
@@ -584,9 +589,6 @@ def main(argv: list[str] | None = None) -> int:
         HumanReplayPolicy(0.0),
     ]
     if args.model:
-        from evaluation.inference import load_predictor, resolve_model
-        from evaluation.policies import ModelPolicy
-
         for m in args.model:
             spec = resolve_model(m)
             policies.insert(1, ModelPolicy(load_predictor(spec), spec.label))

@@ -1,22 +1,22 @@
 """Closed-loop evaluation on recorded logs (NVIDIA, Bojarski et al. 2016, sections 6-7.1).
 
 A virtual car follows the reference path of a recording
-(:mod:`evaluation.reference`: turning measured from the frames, distance from the
+(:mod:`evaluation.closed_loop.reference`: turning measured from the frames, distance from the
 logged speed) at the recorded speed, steered by a policy
-(:mod:`evaluation.policies`). At every step the view of the displaced car is
+(:mod:`evaluation.closed_loop.policies`). At every step the view of the displaced car is
 synthesised from the recorded frame at or just behind it, from whichever of the
 centre, left and right cameras is nearest the virtual camera, nothing left black
 (:func:`sim.camera.synthesize_view`: flat ground below the horizon, rotation only
 above, unsourced pixels from the nearest recorded one, the bonnet fixed to the
 car). The policy answers, the car's wheel angle follows the command as the
-simulator's car does (:mod:`evaluation.car_model`) and the car moves one frame
+simulator's car does (:mod:`evaluation.closed_loop.car_model`) and the car moves one frame
 interval along the arc of that wheel angle.
 
 Interventions (the car is put back on the path and 6 s are charged):
 
 * ``criterion="road"`` (default): a wheel of the car (track 2.0 m, axles 1.6 m
   behind and 1.27 m ahead of its centre) is beyond a road edge estimated from the
-  recording (:mod:`evaluation.road`), or the heading error makes crossing one
+  recording (:mod:`evaluation.closed_loop.road`), or the heading error makes crossing one
   certain: even at full lock (a 6.15 m radius) the front wheel would swing past
   the edge before the car is straight again;
 * ``criterion="nvidia"``: NVIDIA's rule, the car's centre more than
@@ -43,16 +43,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from evaluation.car_model import BICYCLE, CarResponse, ResponseState
-from evaluation.kinematics import (
+from evaluation.closed_loop.car_model import BICYCLE, CarResponse, ResponseState
+from evaluation.closed_loop.kinematics import (
     ReferencePath,
     arc_step,
     pose_on_path,
     project,
     relative_pose,
 )
-from evaluation.policies import Policy, StepContext
-from evaluation.road import RoadEdges
+from evaluation.closed_loop.policies import Policy, StepContext
+from evaluation.closed_loop.reference import side_cameras
+from evaluation.closed_loop.road import RoadEdges
 from sim.camera import (
     MPH_PER_MPS,
     ROOT_AHEAD_OF_REAR_AXLE_M,
@@ -151,8 +152,6 @@ class SynthesizedViews:
         bonnet: bool = False,
         fill: int | None = None,
     ):
-        from evaluation.reference import side_cameras
-
         self.frames = frames
         self.camera = camera
         self.cams: list[tuple[Camera, np.ndarray]] = [(camera, frames)]

@@ -234,7 +234,7 @@ BLOCK = 20
 def _integrate(yaw: np.ndarray, ds: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Roots (n, 2) and headings (n,) of frames whose intervals turn by ``yaw`` and
     cover ``ds``; ``starts`` marks the first frame of each stretch (origin reset).
-    Vectorised form of :func:`evaluation.kinematics.integrate_path` (midpoint arcs)."""
+    Vectorised form of :func:`evaluation.closed_loop.kinematics.integrate_path` (midpoint arcs)."""
     n = len(starts)
     dh = np.concatenate([[0.0], -yaw])
     dh[starts] = 0.0

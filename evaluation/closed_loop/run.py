@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from evaluation import plots
-from evaluation.closed_loop import (
+from evaluation.closed_loop.kinematics import ReferencePath, to_local
+from evaluation.closed_loop.loop import (
     LoopConfig,
     SynthesizedViews,
     Trace,
@@ -28,10 +29,9 @@ from evaluation.closed_loop import (
     run_cars,
     score,
 )
-from evaluation.kinematics import ReferencePath
+from evaluation.closed_loop.policies import Policy
+from evaluation.closed_loop.reference import Reference, build_reference
 from evaluation.outputs import markdown_table, write_csv, write_json
-from evaluation.policies import Policy
-from evaluation.reference import Reference, build_reference
 from sim.camera import Camera
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def build_references(
     criterion: str = "road",
     progress: bool = True,
 ) -> list[Reference]:
-    """The :class:`evaluation.reference.Reference` of each recording (path, road
+    """The :class:`evaluation.closed_loop.reference.Reference` of each recording (path, road
     edges, car response, frames); recordings with no drivable stretch are skipped
     with a warning."""
     out = []
@@ -343,8 +343,6 @@ def _world_edges(p: ReferencePath, offsets: np.ndarray) -> np.ndarray:
 def edge_sheet(ref: Reference, path: Path, frames: int = 12) -> Path | None:
     """Real frames with the road edges the evaluator estimated drawn on them (red
     left, blue right, green the reference path) so a person can check them."""
-    from evaluation.kinematics import to_local
-
     tiles = []
     segs = [s for s in ref.segments if s.edges is not None]
     total = sum(len(s.path) for s in segs)

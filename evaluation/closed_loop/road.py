@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from evaluation.closed_loop.kinematics import to_local
 from sim.camera import Camera
 
 BEV_RES_M = 0.05
@@ -263,15 +264,13 @@ def estimate_edges(
     progress: bool = False,
 ) -> RoadEdges:
     """Road edges beside every frame of ``path`` (a
-    :class:`evaluation.kinematics.ReferencePath`) from its centre ``frames``.
+    :class:`evaluation.closed_loop.kinematics.ReferencePath`) from its centre ``frames``.
 
     Each frame looks at the path frames whose root lies 5-12 m ahead of it and
     measures the road across the path there (:func:`frame_edges`); each path frame
     collects the measurements of all frames that saw it and keeps their median.
     The recorder's car was on the road, so an edge never comes closer to the path
     than half the car's track (1.0 m)."""
-    from evaluation.kinematics import to_local
-
     bev = BirdsEye(camera)
     n = len(path)
     obs: dict[str, list[list[float]]] = {side: [[] for _ in range(n)] for side in ("left", "right")}

@@ -1,7 +1,7 @@
 """``evaluate.py path``: the recordings as the closed loop sees them, checked.
 
 For each recording: the reference path from the frames against the one integrated
-from the logged steering (how well repeated laps overlay, :mod:`evaluation.laps`),
+from the logged steering (how well repeated laps overlay, :mod:`evaluation.closed_loop.laps`),
 the car response fitted to the measured turning, the road width and the estimated
 edges drawn on real frames. Writes ``reference.md``/``reference.json``,
 ``path_images_<rec>.png`` and ``path_steering_<rec>.png`` (laps coloured) and
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from evaluation import plots
-from evaluation.closed_loop_run import _safe, _world_edges, edge_sheet
-from evaluation.laps import close_loops, overlay
+from evaluation.closed_loop.laps import close_loops, overlay
+from evaluation.closed_loop.reference import Reference, build_reference
+from evaluation.closed_loop.run import _safe, _world_edges, edge_sheet
 from evaluation.outputs import markdown_table, write_json
-from evaluation.reference import Reference, build_reference
 
 logger = logging.getLogger(__name__)
 
