@@ -10,6 +10,7 @@ MSE stays within a tolerance of the original's.
 - :mod:`slimming.convert`: finding the convolutions and rebuilding the Keras graph;
 - :mod:`slimming.activations`: real input activations of one layer and its errors;
 - :mod:`slimming.finetune`: layer-local and end-to-end distillation (keras only);
+- :mod:`slimming.data`: the training and validation frames it uses, decoded once;
 - :mod:`slimming.search`: the two sweeps and the acceptance rule;
 - :mod:`slimming.report`: figures of the whole model, ``report.json``/``report.md``;
 - :mod:`slimming.cli`: the command line.

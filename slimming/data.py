@@ -13,18 +13,35 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from core.recordings import RecordingError, decode_images, read_recordings
-from slimming.search import SlimData
+from training.config import DEFAULT_VAL_FRACTION
 from training.data import split_blocks
 
 logger = logging.getLogger(__name__)
 
-#: ``train.py``'s default held-out share when a run config does not say.
-DEFAULT_VAL_FRACTION = 0.2
+#: Frames used by default (``slim.py --train-frames``, ``--fit-frames``,
+#: ``--probe-frames``): training frames spread over the rows, those whose activations
+#: fit and fine-tune each pair, and the other training frames its errors are measured on.
+TRAIN_FRAMES = 2000
+FIT_FRAMES = 256
+PROBE_FRAMES = 64
+
+
+@dataclass
+class SlimData:
+    """Frames for the conversion, decoded once (uint8 ``(N, 160, 320, 3)``)."""
+
+    train_frames: np.ndarray
+    val_frames: np.ndarray
+    val_labels: np.ndarray
+    fit_idx: np.ndarray  # train frames whose activations fit and fine-tune the pair
+    probe_idx: np.ndarray  # disjoint train frames on which layer errors are measured
+    summary: dict = field(default_factory=dict)
 
 
 def _existing(paths: list[str], what: str, config_file: Path | None) -> list[str]:
@@ -55,7 +72,7 @@ def recordings_from_config(
     val = [val] if isinstance(val, str) else list(val)
     fraction = settings.get("val_fraction")
     if fraction is None:
-        fraction = 0.0 if val else DEFAULT_VAL_FRACTION
+        fraction = 0.0 if val else DEFAULT_VAL_FRACTION  # train.py's default
     return (
         _existing(data, "training", config_file),
         _existing(val, "validation", config_file),
@@ -75,10 +92,10 @@ def load(
     val_paths: list[str],
     *,
     val_fraction: float = 0.0,
-    train_frames: int = 2000,
+    train_frames: int = TRAIN_FRAMES,
     val_frames: int | None = None,
-    fit_frames: int = 256,
-    probe_frames: int = 64,
+    fit_frames: int = FIT_FRAMES,
+    probe_frames: int = PROBE_FRAMES,
     seed: int = 0,
 ) -> SlimData:
     """Read, pick and decode the frames; the fit and probe sets are disjoint training frames."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -32,6 +32,7 @@ import numpy as np
 
 from slimming import activations as act
 from slimming.convert import Candidate, build_student, conv_weights, get_pair_factors
+from slimming.data import SlimData
 from slimming.factorize import Factors, dropped_energy, svd_factors
 from slimming.finetune import e2e_distill, local_distill
 
@@ -39,18 +40,6 @@ logger = logging.getLogger(__name__)
 
 INITS = ("svd", "ls")
 E2E_MODES = ("off", "on-reject", "always")
-
-
-@dataclass
-class SlimData:
-    """Frames for the conversion, decoded once (uint8 ``(N, 160, 320, 3)``)."""
-
-    train_frames: np.ndarray
-    val_frames: np.ndarray
-    val_labels: np.ndarray
-    fit_idx: np.ndarray  # train frames whose activations fit and fine-tune the pair
-    probe_idx: np.ndarray  # disjoint train frames on which layer errors are measured
-    summary: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -84,6 +73,24 @@ class Settings:
 
 def mse(pred: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean((np.asarray(pred, np.float64).reshape(-1) - labels) ** 2))
+
+
+@dataclass
+class _LayerTrial:
+    """One candidate under trial: its trained kernel and bias, and the real activations
+    around it (:func:`slimming.activations.collect`)."""
+
+    cand: Candidate
+    kernel: np.ndarray
+    bias: np.ndarray | None
+    ld: act.LayerData
+
+    def errors(self, factors: dict[str, Factors | None]) -> dict[str, Any]:
+        """Relative errors on the probe frames (:func:`slimming.activations.errors`)."""
+        ld = self.ld
+        return act.errors(
+            self.cand, self.kernel, self.bias, ld.student_probe, ld.teacher_probe, factors
+        )
 
 
 @dataclass
@@ -149,7 +156,6 @@ class Slimmer:
     def try_layer(
         self, cand: Candidate, accepted: dict[str, Factors], *, sweep: str, seed: int
     ) -> tuple[dict[str, Any], Factors]:
-        s, d = self.settings, self.data
         start = time.perf_counter()
         upstream = self._upstream(cand, accepted)
         logger.info(
@@ -161,78 +167,11 @@ class Slimmer:
             f"{cand.params_after:,}",
             ", ".join(upstream) or "none",
         )
-        kernel, bias = conv_weights(self.teacher, cand.name)
-        current = self.build(accepted) if accepted else self.teacher
-        ld = act.collect(
-            self.teacher,
-            current,
-            cand.name,
-            d.train_frames[d.fit_idx],
-            d.train_frames[d.probe_idx],
-            upstream_replaced=bool(upstream),
-        )
-
-        # 1. initialisation, both ways
-        f_svd = svd_factors(kernel, bias)
-        f_ls = act.fit_pointwise(cand, f_svd, kernel, bias, ld.student_fit, ld.teacher_fit)
-        err = act.errors(
-            cand,
-            kernel,
-            bias,
-            ld.student_probe,
-            ld.teacher_probe,
-            {"upstream": None, "svd": f_svd, "ls": f_ls},
-        )
-        init = f_ls if s.init == "ls" else f_svd
-        logger.info(
-            "  error after init (relative MSE, pre-activation, %d probe frames): svd %.4g, "
-            "ls %.4g (original kernel on these inputs: %.4g)",
-            len(d.probe_idx),
-            err["svd"]["pre"],
-            err["ls"]["pre"],
-            err["upstream"]["pre"],
-        )
-
-        # 2a. layer-local distillation
-        factors, local = init, None
-        if s.local_steps:
-            tuned, losses = local_distill(
-                cand,
-                init,
-                kernel,
-                bias,
-                ld.student_fit,
-                ld.teacher_fit,
-                steps=s.local_steps,
-                lr=s.local_lr,
-                batch=s.local_batch,
-                seed=seed,
-            )
-            err["tuned"] = act.errors(
-                cand, kernel, bias, ld.student_probe, ld.teacher_probe, {"t": tuned}
-            )["t"]
-            # The loss is on the activated output, so that is what decides.
-            kept = "tuned" if err["tuned"]["post"] <= err[s.init]["post"] else s.init
-            if kept == "tuned":
-                factors = tuned
-            else:
-                logger.info("  fine-tuning did not lower the probe error; keeping the init")
-            local = {
-                "steps": s.local_steps,
-                "loss_first": losses[0],
-                "loss_last10": float(np.mean(losses[-10:])),
-                "kept": kept,
-            }
-            logger.info(
-                "  error after local fine-tuning: %.4g pre-activation, %.4g post (init %.4g)",
-                err["tuned"]["pre"],
-                err["tuned"]["post"],
-                err[s.init]["post"],
-            )
-
-        # 3. acceptance on the whole model
-        trial = {**accepted, cand.name: factors}
-        val = self.val_mse(self.build(trial))
+        layer = self._layer_trial(cand, accepted, upstream_replaced=bool(upstream))
+        err, init = self._initialise(layer)  # 1. both ways
+        factors, local = self._local_finetune(layer, init, err, seed)  # 2a.
+        # 3. acceptance on the whole model, after 2b. where the settings ask for it
+        val = self.val_mse(self.build({**accepted, cand.name: factors}))
         logger.info(
             "  validation MSE %.5f (original %.5f, limit %.5f)",
             val,
@@ -240,36 +179,10 @@ class Slimmer:
             self.limit,
         )
         e2e = None
-        if s.e2e_steps and (s.e2e == "always" or (s.e2e == "on-reject" and val > self.limit)):
-            # 2b. end-to-end output distillation, only the pair trains
-            student = self.build(trial, drop_dropout=True)
-            tuned, losses = e2e_distill(
-                student,
-                cand.name,
-                self.data.train_frames,
-                self.teacher_train_out(),
-                steps=s.e2e_steps,
-                lr=s.e2e_lr,
-                batch=s.e2e_batch,
-                seed=seed + 1,
-            )
-            val_e2e = self.val_mse(self.build({**accepted, cand.name: tuned}))
-            e2e = {
-                "steps": s.e2e_steps,
-                "loss_first": losses[0],
-                "loss_last10": float(np.mean(losses[-10:])),
-                "val_mse_before": val,
-                "val_mse_after": val_e2e,
-                "kept": val_e2e <= val,
-            }
-            logger.info("  validation MSE after end-to-end distillation %.5f", val_e2e)
-            err["e2e"] = act.errors(
-                cand, kernel, bias, ld.student_probe, ld.teacher_probe, {"e": tuned}
-            )["e"]
-            if val_e2e <= val:
-                factors, val = tuned, val_e2e
-
-        del ld
+        if self._wants_e2e(val):
+            factors, val, e2e = self._e2e_finetune(layer, accepted, factors, val, err, seed)
+        kernel = layer.kernel
+        del layer  # and its activations, before the next layer's
         accepted_now = val <= self.limit
         logger.info(
             "  %s %s: validation MSE %.5f is %s the limit %.5f",
@@ -290,7 +203,7 @@ class Slimmer:
             "params_saved": cand.params_before - cand.params_after,
             "kernel_relative_error_svd": dropped_energy(kernel) / k2 if k2 else float("nan"),
             "error": err,
-            "init": s.init,
+            "init": self.settings.init,
             "local": local,
             "e2e": e2e,
             "val_mse": val,
@@ -299,6 +212,127 @@ class Slimmer:
             "seconds": time.perf_counter() - start,
         }
         return record, factors
+
+    def _layer_trial(
+        self, cand: Candidate, accepted: dict[str, Factors], *, upstream_replaced: bool
+    ) -> _LayerTrial:
+        """The candidate's trained kernel and the real activations around it, with the
+        layers accepted so far in place upstream."""
+        d = self.data
+        kernel, bias = conv_weights(self.teacher, cand.name)
+        current = self.build(accepted) if accepted else self.teacher
+        ld = act.collect(
+            self.teacher,
+            current,
+            cand.name,
+            d.train_frames[d.fit_idx],
+            d.train_frames[d.probe_idx],
+            upstream_replaced=upstream_replaced,
+        )
+        return _LayerTrial(cand, kernel, bias, ld)
+
+    def _initialise(self, layer: _LayerTrial) -> tuple[dict[str, Any], Factors]:
+        """Step 1: the pair by SVD of the kernel and by least squares on the activations,
+        both measured; returns the errors and the initialisation the settings choose."""
+        f_svd = svd_factors(layer.kernel, layer.bias)
+        ld = layer.ld
+        f_ls = act.fit_pointwise(
+            layer.cand, f_svd, layer.kernel, layer.bias, ld.student_fit, ld.teacher_fit
+        )
+        err = layer.errors({"upstream": None, "svd": f_svd, "ls": f_ls})
+        logger.info(
+            "  error after init (relative MSE, pre-activation, %d probe frames): svd %.4g, "
+            "ls %.4g (original kernel on these inputs: %.4g)",
+            len(self.data.probe_idx),
+            err["svd"]["pre"],
+            err["ls"]["pre"],
+            err["upstream"]["pre"],
+        )
+        return err, f_ls if self.settings.init == "ls" else f_svd
+
+    def _local_finetune(
+        self, layer: _LayerTrial, init: Factors, err: dict[str, Any], seed: int
+    ) -> tuple[Factors, dict[str, Any] | None]:
+        """Step 2a: layer-local distillation, kept where it lowers the probe error (adds
+        ``err["tuned"]``); returns the factors kept and the record of the step."""
+        s = self.settings
+        if not s.local_steps:
+            return init, None
+        ld = layer.ld
+        tuned, losses = local_distill(
+            layer.cand,
+            init,
+            layer.kernel,
+            layer.bias,
+            ld.student_fit,
+            ld.teacher_fit,
+            steps=s.local_steps,
+            lr=s.local_lr,
+            batch=s.local_batch,
+            seed=seed,
+        )
+        err["tuned"] = layer.errors({"t": tuned})["t"]
+        # The loss is on the activated output, so that is what decides.
+        kept = "tuned" if err["tuned"]["post"] <= err[s.init]["post"] else s.init
+        if kept != "tuned":
+            logger.info("  fine-tuning did not lower the probe error; keeping the init")
+        logger.info(
+            "  error after local fine-tuning: %.4g pre-activation, %.4g post (init %.4g)",
+            err["tuned"]["pre"],
+            err["tuned"]["post"],
+            err[s.init]["post"],
+        )
+        local = {
+            "steps": s.local_steps,
+            "loss_first": losses[0],
+            "loss_last10": float(np.mean(losses[-10:])),
+            "kept": kept,
+        }
+        return (tuned if kept == "tuned" else init), local
+
+    def _wants_e2e(self, val: float) -> bool:
+        s = self.settings
+        return bool(s.e2e_steps) and (
+            s.e2e == "always" or (s.e2e == "on-reject" and val > self.limit)
+        )
+
+    def _e2e_finetune(
+        self,
+        layer: _LayerTrial,
+        accepted: dict[str, Factors],
+        factors: Factors,
+        val: float,
+        err: dict[str, Any],
+        seed: int,
+    ) -> tuple[Factors, float, dict[str, Any]]:
+        """Step 2b: end-to-end output distillation, only the pair trains; kept where it
+        lowers validation MSE (adds ``err["e2e"]``). Returns (factors, val, record)."""
+        s, name = self.settings, layer.cand.name
+        student = self.build({**accepted, name: factors}, drop_dropout=True)
+        tuned, losses = e2e_distill(
+            student,
+            name,
+            self.data.train_frames,
+            self.teacher_train_out(),
+            steps=s.e2e_steps,
+            lr=s.e2e_lr,
+            batch=s.e2e_batch,
+            seed=seed + 1,
+        )
+        val_e2e = self.val_mse(self.build({**accepted, name: tuned}))
+        e2e = {
+            "steps": s.e2e_steps,
+            "loss_first": losses[0],
+            "loss_last10": float(np.mean(losses[-10:])),
+            "val_mse_before": val,
+            "val_mse_after": val_e2e,
+            "kept": val_e2e <= val,
+        }
+        logger.info("  validation MSE after end-to-end distillation %.5f", val_e2e)
+        err["e2e"] = layer.errors({"e": tuned})["e"]
+        if val_e2e <= val:
+            return tuned, val_e2e, e2e
+        return factors, val, e2e
 
     # ----------------------------------------------------------------- the sweeps
 

@@ -42,7 +42,7 @@ def run_dir(tmp_path_factory, recordings):
     return run
 
 
-def test_run_folder_end_to_end_then_refuses_to_overwrite(run_dir, capsys):
+def test_run_folder_end_to_end_then_refuses_to_overwrite(run_dir, capsys, caplog):
     assert main([str(run_dir), *FAST]) == 0
     out = run_dir / "slim"
     assert sorted(p.name for p in out.iterdir()) == ["model.keras", "report.json", "report.md"]
@@ -74,9 +74,11 @@ def test_run_folder_end_to_end_then_refuses_to_overwrite(run_dir, capsys):
 
     # A second run refuses, naming the file, and leaves it untouched.
     before = (out / "report.json").read_bytes()
+    caplog.clear()
     assert main([str(run_dir), *FAST]) == 2
-    err = capsys.readouterr().err
+    (err,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]  # one line
     assert str(out / "model.keras") in err and "--overwrite" in err
+    assert "slim.py: error" not in capsys.readouterr().err  # logged, not printed by hand
     assert (out / "report.json").read_bytes() == before
 
 
@@ -110,12 +112,14 @@ def test_model_file_with_explicit_data_and_out(tmp_path, recordings, capsys):
     assert (tmp_path / "m_slim" / "report.md").is_file()
 
 
-def test_bad_inputs_are_one_clear_error(tmp_path, recordings, capsys):
+def test_bad_inputs_are_one_clear_error(tmp_path, recordings, caplog):
     train, _ = recordings
 
     def error(args) -> str:
+        caplog.clear()
         assert main([*args, "-q"]) == 2
-        return capsys.readouterr().err
+        (message,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        return message
 
     assert "does not exist" in error([str(tmp_path / "missing.keras")])
     corrupt = tmp_path / "corrupt.keras"
