@@ -12,7 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from core.recordings import read_recordings
+from evaluation.closed_loop.loop import LoopConfig, score
+from evaluation.closed_loop.policies import ModelPolicy
+from evaluation.closed_loop.run import build_references, evaluate_recordings
 from evaluation.outputs import markdown_table
+from models.io import parameter_counts
+from models.macs import total_macs
+from serving.runtime import LiteRTPredictor, check_parity, probe_frames, to_tflite
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +30,6 @@ LATENCY_ROUNDS = 4
 
 
 def model_figures(model, keras_file: Path) -> dict[str, Any]:
-    from models.io import parameter_counts
-    from models.macs import total_macs
-
     return {
         "params": parameter_counts(model),
         "macs": int(total_macs(model)),
@@ -40,8 +44,6 @@ def litert_predictors(models: dict[str, Any], threads: int | None = 1) -> dict[s
     Returns ``{label: predictor}``, or ``{label: error message}`` where it failed (e.g.
     the JAX backend without TensorFlow).
     """
-    from serving.runtime import LiteRTPredictor, check_parity, probe_frames, to_tflite
-
     out: dict[str, Any] = {}
     frames = probe_frames(4)
     for label, model in models.items():
@@ -90,11 +92,6 @@ def latency(predictors: dict[str, Any], frame: np.ndarray, calls: int = LATENCY_
 
 def closed_loop(predictors: dict[str, Any], logs: list[str], *, progress: bool = False) -> dict:
     """``evaluate.py closed-loop``'s method (default limits, no recovery trials) per model."""
-    from core.recordings import read_recordings
-    from evaluation.closed_loop.loop import LoopConfig, score
-    from evaluation.closed_loop.policies import ModelPolicy
-    from evaluation.closed_loop.run import build_references, evaluate_recordings
-
     recordings = read_recordings(logs)
     config = LoopConfig()
     refs = build_references(recordings, config.camera, progress=progress)
