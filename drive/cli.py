@@ -3,27 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
-from core.cli import setup_logging
+from core.cli import HelpFormatter, error_exit, setup_logging
+from core.recordings import DRIVE_CSV_NAME
 from drive.control import KI, KP, SET_SPEED, THROTTLE_MAX, THROTTLE_MIN
 from drive.extras import DEFAULT_MAX_LAPS
+from drive.recorder import Recorder, RecordingFolderError, check_folder
+from drive.server import DEFAULT_HOST, DEFAULT_PORT, DriveServer
+from serving import RUNTIMES, ModelLoadError, load
 
 log = logging.getLogger("drive")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from drive.server import DEFAULT_HOST, DEFAULT_PORT
-    from serving import RUNTIMES
-
     p = argparse.ArgumentParser(
         prog="drive.py",
         description="Drive the Udacity simulator (autonomous mode) with a trained steering model.",
+        formatter_class=HelpFormatter,
     )
+    _add_model_options(p)
+    _add_server_options(p)
+    _add_driving_options(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """The model, the recording folder, and how the model runs."""
     p.add_argument(
         "model",
         help="model file (.keras, .h5, .tflite, .onnx) or a run folder from train.py",
@@ -34,19 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="record every received frame and the commands sent into this folder",
     )
-    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument(
-        "--speed",
-        type=float,
-        default=SET_SPEED,
-        help=f"target speed in mph for the PI throttle controller (default {SET_SPEED:g})",
-    )
-    p.add_argument(
-        "--throttle-max",
-        type=float,
-        default=THROTTLE_MAX,
-        help=f"largest throttle sent (default {THROTTLE_MAX:g}); gains are {KP:g}/{KI:g}",
+        "--overwrite",
+        action="store_true",
+        help="record into IMAGE_FOLDER even if it holds a previous recording: that folder "
+        "is renamed IMAGE_FOLDER.previous-<time> (nothing is deleted) once the model has "
+        "loaded and the port is bound",
     )
     p.add_argument(
         "--runtime",
@@ -63,18 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="inference threads (default 2: eff round trip p50 3.4 ms against 5.1 ms with 1 "
         "on an idle 2-core machine; use 1 when the simulator shares those 2 cores)",
     )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="record into IMAGE_FOLDER even if it holds a previous recording: that folder "
-        "is renamed IMAGE_FOLDER.previous-<time> (nothing is deleted) once the model has "
-        "loaded and the port is bound",
-    )
+
+
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    """Where the server listens, what it logs, and the dashboard."""
+    p.add_argument("--host", default=DEFAULT_HOST, help="address to bind")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port")
     p.add_argument(
         "--log-every",
         type=int,
         default=1000,
-        help="log frames/s and p50/p99 latencies every N frames (default 1000)",
+        help="log frames/s and p50/p99 latencies every N frames",
     )
     p.add_argument(
         "--replay",
@@ -88,6 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not serve the live dashboard page at http://HOST:PORT/",
     )
+
+
+def _add_driving_options(p: argparse.ArgumentParser) -> None:
+    """The commands sent: the throttle controller and a research build's lap limit."""
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=SET_SPEED,
+        help="target speed in mph for the PI throttle controller",
+    )
+    p.add_argument(
+        "--throttle-max",
+        type=float,
+        default=THROTTLE_MAX,
+        help=f"largest throttle sent; the controller's gains are {KP:g}/{KI:g}",
+    )
     p.add_argument(
         "--max-laps",
         type=int,
@@ -96,8 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
         f"menu (sent in each steer to such a build only; default {DEFAULT_MAX_LAPS}, "
         "SelfOracle's own)",
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,46 +126,71 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from drive.recorder import Recorder, RecordingFolderError
-    from drive.server import DriveServer
-    from serving import ModelLoadError, load
-
-    if refused(args):
-        return 2
+    reason = refusal(args)
+    if reason is not None:
+        return error_exit(reason, log)
     try:
         predictor = load(args.model, args.runtime, threads=args.threads)
     except ModelLoadError as exc:
-        log.error("cannot serve %s: %s", args.model, exc)
-        return 2
+        return error_exit(f"cannot serve {args.model}: {exc}", log)
     log_loaded(predictor)
-
     try:
-        server = DriveServer(
-            predictor,
-            host=args.host,
-            port=args.port,
-            speed=args.speed,
-            throttle_max=args.throttle_max,
-            log_every=args.log_every,
-            dashboard=not args.no_dashboard,
-            replay_folder=args.replay,
-            max_laps=args.max_laps,
-        )
-    except OSError as exc:  # drive.server.ServerBindError: names the port and its holder
-        log.error("%s", exc)
-        return 2
-    recorder = None
+        server = start_server(args, predictor)
+    except (RecordingFolderError, OSError) as exc:  # ServerBindError names the port's holder
+        return error_exit(exc, log)
+    serve(server)
+    return 0
+
+
+def refusal(args: argparse.Namespace) -> str | None:
+    """Why an argument is unusable, if one is: checked before the model loads."""
+    if args.throttle_max <= THROTTLE_MIN or args.throttle_max > 1:
+        return f"--throttle-max must be in ({THROTTLE_MIN:g}, 1]; got {args.throttle_max:g}"
+    if args.max_laps < 1:
+        return f"--max-laps must be >= 1; got {args.max_laps}"
+    if args.replay and not os.path.isfile(os.path.join(args.replay, "drive_log.csv")):
+        return f"--replay {args.replay}: expected a recording folder holding drive_log.csv"
+    if args.image_folder:
+        try:  # checked before the model loads (a refusal should not cost seconds), and
+            # changed only once the model has loaded and the port is bound (start_server)
+            check_folder(args.image_folder, overwrite=args.overwrite)
+        except (RecordingFolderError, OSError) as exc:
+            return str(exc)
+    return None
+
+
+def start_server(args: argparse.Namespace, predictor) -> DriveServer:
+    """The server bound to its port, with its recorder if IMAGE_FOLDER was given.
+
+    Raises the bind's OSError (drive.binding.ServerBindError), or the recording
+    folder's error once the server is shut down again.
+    """
+    server = DriveServer(
+        predictor,
+        host=args.host,
+        port=args.port,
+        speed=args.speed,
+        throttle_max=args.throttle_max,
+        log_every=args.log_every,
+        dashboard=not args.no_dashboard,
+        replay_folder=args.replay,
+        max_laps=args.max_laps,
+    )
     if args.image_folder:
         try:
-            recorder = server.recorder = Recorder(args.image_folder, overwrite=args.overwrite)
-        except (RecordingFolderError, OSError) as exc:
-            log.error("%s", exc)
+            server.recorder = Recorder(args.image_folder, overwrite=args.overwrite)
+        except (RecordingFolderError, OSError):
             server.shutdown()
-            return 2
-        log.info("recording frames and %s to %s", "drive_log.csv", recorder.folder)
+            raise
+        log.info("recording frames and %s to %s", DRIVE_CSV_NAME, server.recorder.folder)
     if server.dashboard is not None:
         log.info("dashboard: open http://%s:%d/ in a browser", args.host, server.port)
     log.info("target speed %.1f mph, throttle %g..%g", args.speed, THROTTLE_MIN, args.throttle_max)
+    return server
+
+
+def serve(server: DriveServer) -> None:
+    """Serve until Ctrl-C or ``kill``; then close the recording and report the run."""
     # Ctrl-C and `kill` ask the HTTP loop to stop from a helper thread, so the main
     # thread leaves serve_forever() normally instead of through an exception raised at
     # an arbitrary point (which left drive.py hanging at exit now and then in CI). A
@@ -161,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    recorder = server.recorder
     try:
         server.serve_forever()
         log.info("stopped")
@@ -171,30 +216,6 @@ def main(argv: list[str] | None = None) -> int:
             recorder.close()
             log.info("recorded %d frames in %s", recorder.written, recorder.folder)
         report_quality(server, recorder.folder if recorder is not None else None)
-    return 0
-
-
-def refused(args) -> bool:
-    """Whether an argument is unusable (logged as one error): checked before the model loads."""
-    from drive.recorder import RecordingFolderError, check_folder
-
-    if args.throttle_max <= THROTTLE_MIN or args.throttle_max > 1:
-        log.error("--throttle-max must be in (%g, 1]; got %g", THROTTLE_MIN, args.throttle_max)
-        return True
-    if args.max_laps < 1:
-        log.error("--max-laps must be >= 1; got %d", args.max_laps)
-        return True
-    if args.replay and not os.path.isfile(os.path.join(args.replay, "drive_log.csv")):
-        log.error("--replay %s: expected a recording folder holding drive_log.csv", args.replay)
-        return True
-    if args.image_folder:
-        try:  # checked before the model loads (a refusal should not cost seconds), and
-            # changed only once the model has loaded and the port is bound (main)
-            check_folder(args.image_folder, overwrite=args.overwrite)
-        except (RecordingFolderError, OSError) as exc:
-            log.error("%s", exc)
-            return True
-    return False
 
 
 def log_loaded(predictor) -> None:
@@ -230,9 +251,6 @@ def report_quality(server, folder=None) -> None:
         return
     log.info("%s", "\n".join(lines))
     if folder is not None:
-        import json
-        from pathlib import Path
-
         path = Path(folder) / "drive_quality.json"
         report = {**server.quality.report(), "malformed": dict(server.extras.malformed)}
         try:
