@@ -9,6 +9,7 @@ import errno
 import ipaddress
 import socket
 
+import psutil
 from werkzeug.serving import LISTEN_QUEUE, get_sockaddr, select_address_family
 
 
@@ -18,8 +19,6 @@ class ServerBindError(OSError):
 
 def port_holder(port: int) -> str | None:
     """``pid N (command line)`` of the process listening on TCP ``port``, if the OS says."""
-    import psutil
-
     try:
         for conn in psutil.net_connections(kind="tcp"):
             if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:

@@ -49,6 +49,7 @@ class StubPredictor(Predictor):
 
 def tiny_model(outputs: int = 1, input_shape=(160, 320, 3)):
     """A small steering-contract model (crop, resize, conv, BatchNorm, dense): converts in ~1 s."""
+    # heavy: imported on use (Keras loads TensorFlow; the tools tests import this kit too)
     import keras
 
     from models.layers import Resize

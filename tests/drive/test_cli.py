@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import imageio.v2 as imageio
+import numpy as np
 import pytest
+import research_builds as rb
 from drive_testkit import StubPredictor, make_jpeg
 
 from core.drive_log import frame_name
+from core.drive_log import read_drive_extras as read_extras
 from core.recordings import DRIVE_CSV_NAME as CSV_NAME
+from core.recordings import read_recording
+from drive.cli import main
 from drive.recorder import Recorder, RecordingFolderError, prepare_folder
 from drive.server import DriveServer
+from evaluation.cli import main as evaluate_main
 from tools.process import ServerProcess, free_port
 from tools.simclient import SimulatorClient
 from tools.video import make_video
@@ -46,8 +54,6 @@ def test_missing_model_is_one_clear_error_before_listening(tmp_path):
 
 
 def test_corrupt_model_is_one_clear_error(tmp_path, caplog):
-    from drive.cli import main
-
     (tmp_path / "model.h5").write_bytes(b"garbage" * 100)
     assert main([str(tmp_path / "model.h5"), "--port", str(free_port())]) == 2
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
@@ -108,8 +114,6 @@ def test_overwrite_with_a_missing_model_leaves_the_recording_alone(tmp_path):
 def test_busy_port_is_one_clear_error_and_leaves_the_recording_alone(
     tmp_path, tiny_keras_path, caplog, capsys
 ):
-    from drive.cli import main
-
     folder = tmp_path / "rec"
     before = _old_recording(folder)
     with socket.create_server(("127.0.0.1", 0)) as holder:
@@ -155,8 +159,6 @@ def test_recording_and_video(tmp_path, jpeg):
 
 
 def test_frame_name_format():
-    from datetime import datetime
-
     assert frame_name(datetime(2024, 10, 6, 9, 29, 56, 427_900)) == "2024_10_06_09_29_56_427.jpg"
 
 
@@ -212,10 +214,6 @@ def test_drive_py_summarises_a_research_build_run(tmp_path, tiny_keras_path):
     """drive.py served to the SelfOracle build (its fields as strings, as the build sends
     them, plus one malformed value, a bad frame and its empty-object manual mode): the
     per-lap table at the end, the same figures in drive_quality.json, the extras csv."""
-    import json
-
-    import research_builds as rb
-
     port, folder = free_port(), tmp_path / "rec"
     server = ServerProcess(
         [sys.executable, "drive.py", str(tiny_keras_path), str(folder)]
@@ -258,15 +256,7 @@ def test_a_drive_recording_trains_and_replays_like_a_simulator_one(tmp_path, tin
     """drive.py's drive_log.csv is read by the project's own reader: train.py --data
     FOLDER and evaluate.py replay take a drive recording as they are, also one made
     with a research build's extended telemetry (drive1, udacity-gym's fields)."""
-    import json
-
-    import numpy as np
-    import research_builds as rb
-
-    from core.drive_log import read_drive_extras as read_extras
-    from core.recordings import read_recording
-    from evaluation.cli import main as evaluate_main
-    from training.cli import main as train_main
+    from training.cli import main as train_main  # heavy (TensorFlow): imported on use
 
     class Varying(StubPredictor):  # steering that differs frame to frame
         def _predict(self, frame):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -10,13 +11,16 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import research_builds as rb
 import socketio
 from drive_testkit import StubPredictor, make_jpeg
 
 from drive import cli
 from drive.dashboard import MAX_QUEUED, NAMESPACE, STATIC_DIR, Dashboard
+from drive.protocol import decode_image
 from drive.recorder import Recorder
 from drive.server import DriveServer
+from serving import load
 from tools.browser import find_chromium, open_dashboard
 from tools.simclient import SimulatorClient
 
@@ -207,8 +211,10 @@ def test_replay_serves_a_finished_recording(tmp_path):
         srv.shutdown()
 
 
-def test_cli_refuses_a_replay_folder_without_a_log(tmp_path):
+def test_cli_refuses_a_replay_folder_without_a_log(tmp_path, caplog):
     assert cli.main(["missing.tflite", "--replay", str(tmp_path)]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [f"--replay {tmp_path}: expected a recording folder holding drive_log.csv"]
 
 
 # --------------------------------------------------------------------------- browser
@@ -221,8 +227,6 @@ def test_page_updates_in_headless_chromium(tmp_path, tiny_keras_path):
     chromium = find_chromium()
     if chromium is None:
         pytest.skip("needs Debian's chromium (apt-get install chromium)")
-    from serving import load
-
     replay = _recording(tmp_path / "rec", n=8)
     predictor = load(tiny_keras_path)
     srv = DriveServer(predictor, port=0, replay_folder=replay).start()
@@ -277,8 +281,6 @@ def test_page_updates_in_headless_chromium(tmp_path, tiny_keras_path):
 def _shows_the_live_track(page, srv):
     """A SelfOracle build's frames (drive.extras): the Track card shows the live CTE,
     lap, sector, OBEs and crashes as they come."""
-    import research_builds as rb
-
     frames = rb.selforacle_run()
     with SimulatorClient(srv.url, dialect="selforacle") as sim:
         for i, frame in enumerate(frames[:7]):  # lap 1 up to its -2.0 CTE frame
@@ -301,8 +303,4 @@ def _shows_the_live_track(page, srv):
 
 
 def _frame(jpeg: bytes):
-    import base64
-
-    from drive.protocol import decode_image
-
     return decode_image(base64.b64encode(jpeg).decode())[0]

@@ -18,6 +18,7 @@ from drive_testkit import StubPredictor, make_jpeg
 from core.drive_log import DRIVE_EXTRAS_CSV_NAME as EXTRAS_CSV_NAME
 from core.drive_log import read_drive_extras as read_extras
 from core.recordings import DRIVE_CSV_NAME as CSV_NAME
+from core.recordings import read_recording
 from drive.dashboard import NAMESPACE
 from drive.extras import FIELD_NAMES, FIELDS, ExtrasReader, research_steer
 from drive.protocol import steer_payload
@@ -276,8 +277,6 @@ def test_only_cte_gives_a_run_row_without_sectors():
 def test_a_drive_recording_with_extras_reads_through_the_project_reader(tmp_path, jpeg):
     """core.recordings accepts drive_log.csv's five columns exactly: the extras go
     beside it, and the recording reads as it did before."""
-    from core.recordings import read_recording
-
     recorder = Recorder(tmp_path / "rec")
     with (
         DriveServer(StubPredictor(0.25), port=0, recorder=recorder) as srv,

@@ -9,8 +9,12 @@ import marshal
 import shutil
 import warnings
 
+import h5py
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 from drive_testkit import tiny_model
 
 import models
@@ -33,8 +37,6 @@ def reference(model) -> np.ndarray:
 
 
 def test_auto_converts_keras_to_litert_with_parity(tiny_keras_path):
-    import keras
-
     p = load(tiny_keras_path, threads=1)
     assert isinstance(p, LiteRTPredictor)
     assert p.info["arch"] == "tiny" and p.info["params"] > 0
@@ -81,7 +83,7 @@ def test_tflite_file_is_served_as_it_is(tmp_path):
 
 def test_onnx_file_is_served(tmp_path):
     onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
+    helper, TensorProto = onnx.helper, onnx.TensorProto
 
     # steering = mean pixel / 255: enough to check the plumbing and the input layout.
     graph = helper.make_graph(
@@ -172,8 +174,6 @@ def test_wrong_shapes(tmp_path, build):
 
 def test_keras2_lambda_model_is_refused_without_running_its_code(tmp_path):
     """A Keras 2-era .h5 with a Lambda: a clear error, and the stored code never runs."""
-    import h5py
-
     marker = tmp_path / "code-ran"
     fn = eval(f"lambda x: (open({str(marker)!r}, 'w').write('x'), x)[1]")  # noqa: S307
     code = codecs.encode(marshal.dumps(fn.__code__), "base64").decode("ascii")
@@ -213,8 +213,6 @@ def _varied_model(arch: str, frames: np.ndarray):
     """``arch`` with a steering layer scaled so its outputs spread like real steering
     (std 0.3): untrained, eff's output layer starts at zero and every frame gives the
     same answer, which any runtime returning a constant would match."""
-    import keras
-
     keras.utils.set_random_seed(0)
     model = models.build_model(arch)
     steering = model.get_layer("steering")
@@ -253,8 +251,6 @@ def test_serving_paths_match_predict(arch, tmp_path):
 @pytest.mark.parametrize("input_type", ["uint8", pytest.param("int8", marks=pytest.mark.slow)])
 def test_quantised_tflite_inputs(tmp_path, input_type):
     """An int8 export: uint8 raw-pixel input (fed as it is) or int8 (scaled)."""
-    import tensorflow as tf
-
     model = tiny_model()
     calibration = probe_frames(2, seed=1).astype("float32")
 
@@ -278,8 +274,6 @@ def test_quantised_tflite_inputs(tmp_path, input_type):
     assert p._direct == (input_type == "uint8")
     # The plumbing, not the quantisation error: the same numbers as feeding the
     # interpreter by hand with the input's own scale and zero point.
-    from ai_edge_litert.interpreter import Interpreter
-
     it = Interpreter(model_path=str(path))
     it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
