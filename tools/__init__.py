@@ -2,8 +2,9 @@
 
 - :mod:`tools.simclient` (``python -m tools.simclient LOG``): a client that speaks the
   Udacity simulator's protocol byte for byte (:class:`tools.simclient.SimulatorClient`,
-  :func:`tools.simclient.replay`), with the messages it sends and its strictness in
-  :mod:`tools.simwire`; the closed loop's ``--via-server`` policy, the drive tests and
+  :func:`tools.simclient.replay`): one connection in :mod:`tools.simconnection`, the
+  messages it sends and its strictness in :mod:`tools.simwire`, both re-exported by
+  :mod:`tools.simclient`; the closed loop's ``--via-server`` policy, the drive tests and
   the benchmarks drive a server with it.
 - :mod:`tools.process`: a drive server run as a child process (end-to-end tests,
   benchmarks).

@@ -17,6 +17,7 @@ import math
 import re
 
 import numpy as np
+from PIL import Image
 
 #: What C#'s ``float.Parse`` accepts with its default style and a ``.`` culture
 #: (the simulator's own machine may use ``,`` and then rejects ``.``: nothing a
@@ -52,8 +53,6 @@ def encode_jpeg(image: bytes | np.ndarray, quality: int = 75) -> bytes:
     """JPEG bytes as given, or an RGB array encoded like Unity's (quality about 75)."""
     if isinstance(image, bytes | bytearray):
         return bytes(image)
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="JPEG", quality=quality)
     return buf.getvalue()

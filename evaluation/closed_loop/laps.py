@@ -252,6 +252,83 @@ def _integrate(yaw: np.ndarray, ds: np.ndarray, starts: np.ndarray) -> np.ndarra
     return np.concatenate([root, h[:, None]], axis=1)[:n]
 
 
+class _LoopFit:
+    """The unknowns of :func:`close_loops` and what they cost: a turn correction per
+    block of ``BLOCK`` intervals, then (x, y, heading) of every stretch after the
+    first; :meth:`place` puts the frames on the corrected path, :meth:`residuals`
+    weighs the matched passes' disagreement against the corrections."""
+
+    def __init__(self, yaw: np.ndarray, ds: np.ndarray, starts: np.ndarray, pairs: np.ndarray):
+        n = len(starts)
+        self.yaw, self.ds, self.starts, self.pairs = yaw, ds, starts, pairs
+        self.seg_ids = np.cumsum(starts) - 1
+        self.nseg = int(self.seg_ids.max()) + 1
+        self.block = np.arange(n - 1) // BLOCK
+        self.nb = int(self.block.max()) + 1 if n > 1 else 0
+        self.size = self.nb + 3 * (self.nseg - 1)
+
+    def place(self, c: np.ndarray) -> np.ndarray:
+        pose = _integrate(self.yaw + c[self.block], self.ds, self.starts)
+        rigid = np.concatenate([np.zeros(3), c[self.nb :]]).reshape(self.nseg, 3)
+        seg = self.seg_ids
+        dx, dy, dth = rigid[seg, 0], rigid[seg, 1], rigid[seg, 2]
+        cs, sn = np.cos(dth), np.sin(dth)
+        x = cs * pose[:, 0] - sn * pose[:, 1] + dx
+        y = sn * pose[:, 0] + cs * pose[:, 1] + dy
+        return np.stack([x, y, pose[:, 2] + dth], axis=1)
+
+    def residuals(self, c: np.ndarray) -> np.ndarray:
+        pose = self.place(c)
+        pairs = self.pairs
+        d = pose[pairs[:, 0], :2] - pose[pairs[:, 1], :2]
+        dh = pose[pairs[:, 0], 2] - pose[pairs[:, 1], 2]
+        dh = (dh + np.pi) % (2 * np.pi) - np.pi
+        return np.concatenate(
+            [
+                d.ravel() / PASS_SPREAD_M,
+                dh / PASS_HEADING_RAD,
+                c[: self.nb] * math.sqrt(BLOCK) / YAW_NOISE_RAD,
+            ]
+        )
+
+    def place_stretches(self, c: np.ndarray) -> None:
+        """Start each later stretch where its first matches say (rigid fit), in ``c``."""
+        pose = _integrate(self.yaw, self.ds, self.starts)
+        nb, seg_ids = self.nb, self.seg_ids
+        for k in range(1, self.nseg):
+            sel = [(i, j) for i, j in self.pairs if seg_ids[i] == k and seg_ids[j] < k]
+            if len(sel) >= MIN_RUN:
+                sel = np.array(sel)
+                r, t = _rigid(pose[sel[:, 1], :2], pose[sel[:, 0], :2])
+                c[nb + 3 * (k - 1) : nb + 3 * k] = t[0], t[1], math.atan2(r[1, 0], r[0, 0])
+
+
+def _levenberg_marquardt(residuals, c: np.ndarray, iterations: int) -> np.ndarray:
+    """``c`` after up to ``iterations`` damped Gauss-Newton steps on ``residuals(c)``
+    (forward-difference Jacobian); stops early when no damping makes a step pay."""
+    lam = 1e-3
+    r = residuals(c)
+    for _ in range(iterations):
+        eps = 1e-6
+        jac = np.empty((r.size, c.size))
+        for k in range(c.size):
+            dc = c.copy()
+            dc[k] += eps
+            jac[:, k] = (residuals(dc) - r) / eps
+        jtj = jac.T @ jac
+        g = jac.T @ r
+        while lam <= 1e8:
+            step = np.linalg.solve(jtj + lam * np.diag(np.diag(jtj) + 1e-9), -g)
+            r_new = residuals(c + step)
+            if r_new @ r_new < r @ r:
+                c, r, lam = c + step, r_new, lam / 3
+                break
+            lam *= 10
+        else:
+            break
+    return c
+
+
 def close_loops(
     yaw: np.ndarray,
     ds: np.ndarray,
@@ -275,64 +352,11 @@ def close_loops(
     starts[0] = True
     starts[1:] = segment[1:] != segment[:-1]
     pairs = np.array([(m.i, m.j) for m in matches], dtype=int).reshape(-1, 2)
-    yaw = np.asarray(yaw, dtype=np.float64)
-    seg_ids = np.cumsum(starts) - 1
-    nseg = int(seg_ids.max()) + 1
-    block = np.arange(n - 1) // BLOCK
-    nb = int(block.max()) + 1 if n > 1 else 0
-
-    def place(c: np.ndarray) -> np.ndarray:
-        pose = _integrate(yaw + c[block], ds, starts)
-        rigid = np.concatenate([np.zeros(3), c[nb:]]).reshape(nseg, 3)
-        dx, dy, dth = rigid[seg_ids, 0], rigid[seg_ids, 1], rigid[seg_ids, 2]
-        cs, sn = np.cos(dth), np.sin(dth)
-        x = cs * pose[:, 0] - sn * pose[:, 1] + dx
-        y = sn * pose[:, 0] + cs * pose[:, 1] + dy
-        return np.stack([x, y, pose[:, 2] + dth], axis=1)
-
-    def residuals(c: np.ndarray) -> np.ndarray:
-        pose = place(c)
-        d = pose[pairs[:, 0], :2] - pose[pairs[:, 1], :2]
-        dh = pose[pairs[:, 0], 2] - pose[pairs[:, 1], 2]
-        dh = (dh + np.pi) % (2 * np.pi) - np.pi
-        return np.concatenate(
-            [
-                d.ravel() / PASS_SPREAD_M,
-                dh / PASS_HEADING_RAD,
-                c[:nb] * math.sqrt(BLOCK) / YAW_NOISE_RAD,
-            ]
-        )
-
-    c = np.zeros(nb + 3 * (nseg - 1))
+    fit = _LoopFit(np.asarray(yaw, dtype=np.float64), ds, starts, pairs)
+    c = np.zeros(fit.size)
     if len(pairs) < MIN_RUN:
-        return yaw.copy(), place(c)[:, :2]
-    if nseg > 1:
-        # Start each later stretch where its first matches say (rigid fit).
-        pose = _integrate(yaw, ds, starts)
-        for k in range(1, nseg):
-            sel = [(i, j) for i, j in pairs if seg_ids[i] == k and seg_ids[j] < k]
-            if len(sel) >= MIN_RUN:
-                sel = np.array(sel)
-                r, t = _rigid(pose[sel[:, 1], :2], pose[sel[:, 0], :2])
-                c[nb + 3 * (k - 1) : nb + 3 * k] = t[0], t[1], math.atan2(r[1, 0], r[0, 0])
-    lam = 1e-3
-    r = residuals(c)
-    for _ in range(iterations):
-        eps = 1e-6
-        jac = np.empty((r.size, c.size))
-        for k in range(c.size):
-            dc = c.copy()
-            dc[k] += eps
-            jac[:, k] = (residuals(dc) - r) / eps
-        jtj = jac.T @ jac
-        g = jac.T @ r
-        while lam <= 1e8:
-            step = np.linalg.solve(jtj + lam * np.diag(np.diag(jtj) + 1e-9), -g)
-            r_new = residuals(c + step)
-            if r_new @ r_new < r @ r:
-                c, r, lam = c + step, r_new, lam / 3
-                break
-            lam *= 10
-        else:
-            break
-    return yaw + c[block], place(c)[:, :2]
+        return fit.yaw.copy(), fit.place(c)[:, :2]
+    if fit.nseg > 1:
+        fit.place_stretches(c)
+    c = _levenberg_marquardt(fit.residuals, c, iterations)
+    return fit.yaw + c[fit.block], fit.place(c)[:, :2]

@@ -183,79 +183,29 @@ def build_reference(
         raise ValueError(f"path must be one of {PATH_SOURCES}. Received: {path!r}")
     if car not in CAR_MODELS:
         raise ValueError(f"car must be one of {CAR_MODELS}. Received: {car!r}")
-    n = len(rec)
     t, ds = _intervals(rec)
     steering = np.asarray(rec.steering, dtype=np.float64)
     segments = split_segments(t, rec.speed, steering)
     rows = np.unique(np.concatenate([s.rows for s in segments])) if segments else np.zeros(0, int)
-    centre = np.zeros((n, camera.height, camera.width, 3), dtype=np.uint8)
-    if rows.size:
-        centre[rows] = decode_images(
-            rec.centre_paths[rows], progress=progress, desc=f"decoding {rec.name}"
-        )
-    sides: dict[str, np.ndarray] = {}
-    side_rows = rows[np.asarray(rec.has_sides)[rows]] if rows.size else rows
-    if side_rows.size == rows.size and rows.size:
-        for name, paths in (("left", rec.left_paths), ("right", rec.right_paths)):
-            sides[name] = np.zeros_like(centre)
-            sides[name][rows] = decode_images(
-                paths[rows], progress=progress, desc=f"decoding {rec.name} {name}"
-            )
-
+    centre, sides = _decode_frames(rec, rows, camera, progress)
     cached = _load_cache(rec, camera) if use_cache else None
     measured = cached["yaw"] if cached is not None else None
     if path == "images" and measured is None and rows.size:
-        measured = np.full(max(n - 1, 0), np.nan)
-        for seg in segments:
-            r = seg.rows
-            measured[r[:-1]] = measure_yaw(
-                centre[r], ds[r[:-1]], camera, progress=progress, desc=f"odometry {rec.name}"
-            ).yaw
-    fit = None
-    response = BICYCLE
-    if car == "fitted":
-        if measured is not None and np.isfinite(measured).sum() >= 20:
-            fit = fit_response(t, steering, ds, measured)
-            response = fit["response"]
-        else:
-            logger.warning(
-                "%s: too few frame pairs measured to fit the car's response; using the "
-                "plain kinematic bicycle",
-                rec.name,
-            )
+        measured = _measure_turns(rec, segments, centre, ds, camera, progress)
+    response, fit = _car_response(rec, car, t, steering, ds, measured)
     if path == "images":
         yaw = np.where(np.isfinite(measured), measured, predicted_yaw(response, t, steering, ds))
         share = float(np.isfinite(measured[rows[:-1]]).mean()) if rows.size > 1 else math.nan
     else:
         yaw = predicted_yaw(BICYCLE, t, steering, ds)
         share = 0.0
-
-    out: list[Segment] = []
     edge_cache = cached.get("edges", {}) if cached is not None and path == "images" else {}
-    new_edges: dict[str, np.ndarray] = {}
-    for k, seg in enumerate(segments):
-        r = seg.rows
-        p = build_path(r, t[r], seg.speed, steering[r], yaw[r[:-1]])
-        e = None
-        if edges:
-            key = f"{k}"
-            if key in edge_cache:
-                left, right, obs = edge_cache[key]
-                e = RoadEdges(left, right, obs)
-            else:
-                e = estimate_edges(p, centre[r], camera, progress=progress)
-            new_edges[key] = (e.left, e.right, e.observations)
-        out.append(Segment(p, e, centre[r], {name: f[r] for name, f in sides.items()}))
+    out, new_edges = _segments(
+        segments, t, steering, yaw, centre, sides, camera, edge_cache if edges else None, progress
+    )
     if use_cache and path == "images" and measured is not None:
         _save_cache(rec, camera, measured, new_edges)
-    if rows.size:
-        matches = match_places(centre[rows], t[rows])
-        laps = lap_index(len(rows), matches)
-        position = {int(r): k for k, r in enumerate(rows)}
-        for seg in out:
-            seg.laps = laps[[position[int(r)] for r in seg.path.rows]]
-    else:
-        matches = []
+    matches = _mark_laps(out, centre, t, rows)
     return Reference(
         name=rec.name,
         segments=out,
@@ -272,6 +222,94 @@ def build_reference(
         rows=rows,
         matches=matches,
     )
+
+
+def _decode_frames(
+    rec, rows: np.ndarray, camera: Camera, progress: bool
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The centre frames of ``rows`` (every row of the recording, black where not
+    driven) and, when every one of those rows has them, the left and right frames."""
+    centre = np.zeros((len(rec), camera.height, camera.width, 3), dtype=np.uint8)
+    if rows.size:
+        centre[rows] = decode_images(
+            rec.centre_paths[rows], progress=progress, desc=f"decoding {rec.name}"
+        )
+    sides: dict[str, np.ndarray] = {}
+    side_rows = rows[np.asarray(rec.has_sides)[rows]] if rows.size else rows
+    if side_rows.size == rows.size and rows.size:
+        for name, paths in (("left", rec.left_paths), ("right", rec.right_paths)):
+            sides[name] = np.zeros_like(centre)
+            sides[name][rows] = decode_images(
+                paths[rows], progress=progress, desc=f"decoding {rec.name} {name}"
+            )
+    return centre, sides
+
+
+def _measure_turns(rec, segments, centre, ds, camera: Camera, progress: bool) -> np.ndarray:
+    """The turn of every interval measured from the frames, stretch by stretch (NaN
+    where a frame pair could not be measured, and across stretch boundaries)."""
+    measured = np.full(max(len(rec) - 1, 0), np.nan)
+    for seg in segments:
+        r = seg.rows
+        measured[r[:-1]] = measure_yaw(
+            centre[r], ds[r[:-1]], camera, progress=progress, desc=f"odometry {rec.name}"
+        ).yaw
+    return measured
+
+
+def _car_response(
+    rec, car: str, t, steering, ds, measured: np.ndarray | None
+) -> tuple[CarResponse, dict | None]:
+    """The car's response (``car="fitted"``: fitted to the measured turning when
+    enough of it was measured) and the fit's figures (None for the plain bicycle)."""
+    if car != "fitted":
+        return BICYCLE, None
+    if measured is not None and np.isfinite(measured).sum() >= 20:
+        fit = fit_response(t, steering, ds, measured)
+        return fit["response"], fit
+    logger.warning(
+        "%s: too few frame pairs measured to fit the car's response; using the "
+        "plain kinematic bicycle",
+        rec.name,
+    )
+    return BICYCLE, None
+
+
+def _segments(
+    segments, t, steering, yaw, centre, sides, camera: Camera, edge_cache: dict | None, progress
+) -> tuple[list[Segment], dict[str, tuple]]:
+    """A :class:`Segment` per drivable stretch with its road edges, taken from
+    ``edge_cache`` (keyed by the stretch's index) or estimated (``edge_cache=None``:
+    no edges); and the edges to cache."""
+    out: list[Segment] = []
+    new_edges: dict[str, tuple] = {}
+    for k, seg in enumerate(segments):
+        r = seg.rows
+        p = build_path(r, t[r], seg.speed, steering[r], yaw[r[:-1]])
+        e = None
+        if edge_cache is not None:
+            key = f"{k}"
+            if key in edge_cache:
+                left, right, obs = edge_cache[key]
+                e = RoadEdges(left, right, obs)
+            else:
+                e = estimate_edges(p, centre[r], camera, progress=progress)
+            new_edges[key] = (e.left, e.right, e.observations)
+        out.append(Segment(p, e, centre[r], {name: f[r] for name, f in sides.items()}))
+    return out, new_edges
+
+
+def _mark_laps(segments: list[Segment], centre, t, rows: np.ndarray) -> list:
+    """Places seen again among the driven ``rows`` (returned), and each segment's
+    lap index of its frames."""
+    if not rows.size:
+        return []
+    matches = match_places(centre[rows], t[rows])
+    laps = lap_index(len(rows), matches)
+    position = {int(r): k for k, r in enumerate(rows)}
+    for seg in segments:
+        seg.laps = laps[[position[int(r)] for r in seg.path.rows]]
+    return matches
 
 
 def _cache_file(rec, camera: Camera) -> Path:

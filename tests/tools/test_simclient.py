@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import socketio
 from drive_testkit import make_jpeg, shared_data_or_skip
 from werkzeug.serving import make_server
 
+from core.cli import EXIT_ERROR
 from drive.server import DriveServer
 from drive.socketio_compat import ImplicitConnectServer
 from tools.simclient import (
@@ -23,6 +28,9 @@ from tools.simclient import (
     replay,
     telemetry_payload,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
+NO_SERVER = "ws://127.0.0.1:9/socket.io/?EIO=4&transport=websocket"
 
 
 def write_recording(folder, rows, *, header=False, sep=",", prefix="C:\\Users\\a b\\IMG\\"):
@@ -181,19 +189,67 @@ def test_replay_and_cli_against_the_real_server(tmp_path, stub, capsys):
     assert len(stub.frames) == 10
 
 
-def test_cli_exits_non_zero_on_a_stall(tmp_path, capsys):
+def error_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_cli_stall_is_one_logged_error(tmp_path, caplog, capsys):
     log = write_recording(tmp_path, [(0.0, 5.0)])
     server = FakeServer(lambda sio, sid, d: None)
     try:
-        assert main([str(log), "--url", server.url, "--timeout", "0.5"]) == 1
+        assert main([str(log), "--url", server.url, "--timeout", "0.5"]) == EXIT_ERROR == 2
     finally:
         server.close()
-    assert "FAILED" in capsys.readouterr().err
+    (error,) = error_lines(caplog)
+    assert error.startswith("no message from the server within 0.5 s")
+    out = capsys.readouterr()
+    assert out.err == "" and "replies" not in out.out  # nothing printed by hand, no summary
 
 
-def test_cli_exits_non_zero_without_a_server(tmp_path):
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], "cannot connect to ws://127.0.0.1:9/"),  # no server
+        (["--frames", "0"], "frames must be >= 1. Received: frames=0"),
+        (["--frames", "-1"], "frames must be >= 1. Received: frames=-1"),
+        (["--chains", "0"], "chains must be >= 1. Received: chains=0"),
+        (["--timeout", "0"], "timeout must be > 0. Received: timeout=0.0"),
+        (["--timeout", "nan"], "timeout must be > 0. Received: timeout=nan"),
+    ],
+)
+def test_cli_errors_are_one_logged_line(tmp_path, caplog, capsys, args, expected):
     log = write_recording(tmp_path, [(0.0, 5.0)])
-    assert main([str(log), "--url", "ws://127.0.0.1:9/socket.io/?EIO=4&transport=websocket"]) == 1
+    assert main([str(log), "--url", NO_SERVER, *args]) == 2
+    (error,) = error_lines(caplog)
+    assert error.startswith(expected), error
+    assert capsys.readouterr() == ("", "")
+
+
+def test_cli_bad_recordings_are_one_logged_line(tmp_path, caplog):
+    assert main([str(tmp_path / "nope.csv"), "--url", NO_SERVER]) == 2
+    assert main([str(tmp_path), "--url", NO_SERVER]) == 2  # a folder without a log
+    (tmp_path / "IMG").mkdir()
+    (tmp_path / "driving_log.csv").write_text("a,b,c,0,0,0,0\n")  # no frame it names
+    assert main([str(tmp_path), "--url", NO_SERVER]) == 2
+    errors = error_lines(caplog)
+    assert len(errors) == 3, errors
+    assert errors[0] == f"no such driving log: {tmp_path / 'nope.csv'}"
+    assert errors[1] == f"no driving_log.csv under {tmp_path}"
+    assert "no usable rows" in errors[2]
+
+
+def test_cli_as_run_logs_in_the_shared_format(tmp_path):
+    """``python -m tools.simclient``: core.cli's log line and exit status, argparse's for
+    an option it cannot parse."""
+    run = [sys.executable, "-m", "tools.simclient", str(tmp_path / "nope.csv")]
+    out = subprocess.run(run, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stdout == ""
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d ERROR tools\.simclient: no such driving log: \S+nope\.csv\n", out.stderr
+    ), out.stderr
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path), "--frames", "many"])
+    assert exc.value.code == 2
 
 
 @pytest.mark.parametrize(
