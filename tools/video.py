@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from core.cli import error_exit, setup_logging
+from core.cli import HelpFormatter, error_exit, setup_logging
 from core.drive_log import read_drive_log
 from core.outputs import check_new_file
 from core.recordings import DRIVE_CSV_NAME
@@ -107,9 +107,11 @@ def make_video(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="video.py", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="video.py", description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
     p.add_argument("image_folder", help="folder recorded by drive.py")
-    p.add_argument("--fps", type=float, default=60.0, help="frames per second (default 60)")
+    p.add_argument("--fps", type=float, default=60.0, help="frames per second")
     p.add_argument("--output", default=None, help="output file (default IMAGE_FOLDER.mp4)")
     p.add_argument("--no-overlay", action="store_true", help="do not draw the steering sent")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
