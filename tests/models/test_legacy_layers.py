@@ -22,10 +22,19 @@ import models
 from models.legacy import LegacyImportError, import_model
 
 
-def test_keras1_sequential_with_every_layer_kind_matches_keras3(tmp_path):
-    """Keras 1.2 names (Convolution2D subsample/border_mode/dim_ordering, output_dim, p,
-    BatchNormalization running_std) against the same network built in Keras 3."""
-    ref = keras.Sequential(
+def _assert_predicts_as(model, ref) -> None:
+    """``model`` (imported) predicts what ``ref`` (built in Keras 3) does, on outputs that vary."""
+    expected = ref.predict(FRAMES, verbose=0)
+    np.testing.assert_allclose(model.predict(FRAMES, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    assert np.ptp(expected) > 0.01  # the check compares varied outputs
+
+
+# ------------------------------------------------------------------ Keras 1.2, Sequential
+
+
+def _keras1_reference() -> keras.Sequential:
+    """Every layer kind of the Keras 1.2 file below, built directly in Keras 3."""
+    return keras.Sequential(
         [
             keras.Input(models.INPUT_SHAPE),
             layers.Cropping2D(((70, 60), (100, 100))),
@@ -43,9 +52,13 @@ def test_keras1_sequential_with_every_layer_kind_matches_keras3(tmp_path):
             layers.Dense(1),
         ]
     )
-    w = {i: random_like(layer) for i, layer in enumerate(ref.layers)}
+
+
+def _keras1_layers() -> list[dict]:
+    """The Sequential's layers as Keras 1.2 wrote them: Convolution2D subsample/
+    border_mode/dim_ordering, output_dim, p, a Lambda for the scaling."""
     conv = dict(dim_ordering="tf", init="glorot_uniform", bias=True, W_regularizer=None)
-    layer_list = [
+    return [
         keras1_layer(
             "Cropping2D",
             "cropping2d_1",
@@ -107,7 +120,12 @@ def test_keras1_sequential_with_every_layer_kind_matches_keras3(tmp_path):
         keras1_layer("LeakyReLU", "leakyrelu_1", alpha=0.1),
         keras1_layer("Dense", "dense_2", output_dim=1, activation="linear", bias=True),
     ]
-    stored = {
+
+
+def _keras1_weights(w: dict[int, list[np.ndarray]]) -> dict:
+    """``w`` (the reference's weights by layer index) under Keras 1.2's names, with
+    BatchNormalization's running_std."""
+    return {
         "convolution2d_1": [("convolution2d_1_W:0", w[2][0]), ("convolution2d_1_b:0", w[2][1])],
         "batchnormalization_1": [
             (f"batchnormalization_1_{n}:0", v)
@@ -117,24 +135,27 @@ def test_keras1_sequential_with_every_layer_kind_matches_keras3(tmp_path):
         "dense_1": [("dense_1_W:0", w[10][0]), ("dense_1_b:0", w[10][1])],
         "dense_2": [("dense_2_W:0", w[12][0]), ("dense_2_b:0", w[12][1])],
     }
-    path = write_h5(
-        tmp_path / "k1.h5",
-        {"class_name": "Sequential", "config": layer_list},
-        stored,
-        version="1.2.1",
-    )
+
+
+def test_keras1_sequential_with_every_layer_kind_matches_keras3(tmp_path):
+    """Keras 1.2 names (Convolution2D subsample/border_mode/dim_ordering, output_dim, p,
+    BatchNormalization running_std) against the same network built in Keras 3."""
+    ref = _keras1_reference()
+    w = {i: random_like(layer) for i, layer in enumerate(ref.layers)}
+    config = {"class_name": "Sequential", "config": _keras1_layers()}
+    path = write_h5(tmp_path / "k1.h5", config, _keras1_weights(w), version="1.2.1")
     model = import_model(path)
     kinds = {type(layer).__name__ for layer in model.layers}
     assert {"Cropping2D", "Rescaling", "Conv2D", "BatchNormalization", "ELU", "LeakyReLU"} <= kinds
-    np.testing.assert_allclose(
-        model.predict(FRAMES, verbose=0), ref.predict(FRAMES, verbose=0), rtol=1e-5, atol=1e-5
-    )
-    assert np.ptp(ref.predict(FRAMES, verbose=0)) > 0.01  # the check compares varied outputs
+    _assert_predicts_as(model, ref)
 
 
-def test_keras2_functional_with_branches_matches_keras3(tmp_path):
-    """Keras 2 names (Conv2D kernel_size/strides/padding/data_format, units, rate,
-    moving_variance, ReLU max_value) in a functional graph with two merges."""
+# ------------------------------------------------------------------ Keras 2, functional
+
+
+def _keras2_reference() -> tuple[keras.Model, dict[str, list[np.ndarray]]]:
+    """The functional graph with two merges, built in Keras 3, and its random weights
+    (conv ``c``, BatchNorm ``bn``, dense ``d1`` and ``d2``)."""
     frame = keras.Input(models.INPUT_SHAPE)
     x = layers.Cropping2D(((60, 68), (90, 110)))(frame)
     x = layers.Rescaling(1 / 127.5, -1.0)(x)
@@ -150,9 +171,13 @@ def test_keras2_functional_with_branches_matches_keras3(tmp_path):
     ref = keras.Model(frame, out)
     w = {name: random_like(layer) for name, layer in [("c", conv1), ("bn", bn), ("d1", dense1)]}
     w["d2"] = random_like(dense2)
+    return ref, w
 
-    fmt = {"data_format": "channels_last"}
-    nodes = [
+
+def _keras2_stem_nodes(fmt: dict) -> list[dict]:
+    """Input to ReLU as Keras 2 wrote them: Conv2D kernel_size/strides/padding/
+    data_format, BatchNormalization, ReLU max_value."""
+    return [
         {
             "name": "input_1",
             "class_name": "InputLayer",
@@ -206,6 +231,12 @@ def test_keras2_functional_with_branches_matches_keras3(tmp_path):
             negative_slope=0.0,
             threshold=0.0,
         ),
+    ]
+
+
+def _keras2_head_nodes(fmt: dict) -> list[dict]:
+    """Both pooling branches, their Add and Concatenate, then the dense head (units, rate)."""
+    return [
         keras2_node(
             "MaxPooling2D",
             "max_pooling2d_1",
@@ -232,6 +263,27 @@ def test_keras2_functional_with_branches_matches_keras3(tmp_path):
         keras2_node("Dropout", "dropout_1", ["dense_1"], rate=0.5),
         keras2_node("Dense", "dense_2", ["dropout_1"], units=1, activation="linear", use_bias=True),
     ]
+
+
+def _keras2_weights(w: dict[str, list[np.ndarray]]) -> dict:
+    """``w`` under Keras 2's names (BatchNormalization's moving_variance)."""
+    bn_names = ("gamma", "beta", "moving_mean", "moving_variance")
+    return {
+        "conv2d_1": [("conv2d_1/kernel:0", w["c"][0]), ("conv2d_1/bias:0", w["c"][1])],
+        "batch_normalization_1": [
+            (f"batch_normalization_1/{n}:0", v) for n, v in zip(bn_names, w["bn"], strict=True)
+        ],
+        "dense_1": [("dense_1/kernel:0", w["d1"][0]), ("dense_1/bias:0", w["d1"][1])],
+        "dense_2": [("dense_2/kernel:0", w["d2"][0]), ("dense_2/bias:0", w["d2"][1])],
+    }
+
+
+def test_keras2_functional_with_branches_matches_keras3(tmp_path):
+    """Keras 2 names (Conv2D kernel_size/strides/padding/data_format, units, rate,
+    moving_variance, ReLU max_value) in a functional graph with two merges."""
+    ref, w = _keras2_reference()
+    fmt = {"data_format": "channels_last"}
+    nodes = _keras2_stem_nodes(fmt) + _keras2_head_nodes(fmt)
     config = {
         "class_name": "Model",
         "config": {
@@ -241,20 +293,12 @@ def test_keras2_functional_with_branches_matches_keras3(tmp_path):
             "output_layers": [["dense_2", 0, 0]],
         },
     }
-    bn_names = ("gamma", "beta", "moving_mean", "moving_variance")
-    stored = {
-        "conv2d_1": [("conv2d_1/kernel:0", w["c"][0]), ("conv2d_1/bias:0", w["c"][1])],
-        "batch_normalization_1": [
-            (f"batch_normalization_1/{n}:0", v) for n, v in zip(bn_names, w["bn"], strict=True)
-        ],
-        "dense_1": [("dense_1/kernel:0", w["d1"][0]), ("dense_1/bias:0", w["d1"][1])],
-        "dense_2": [("dense_2/kernel:0", w["d2"][0]), ("dense_2/bias:0", w["d2"][1])],
-    }
+    stored = _keras2_weights(w)
     path = write_h5(tmp_path / "k2.h5", config, stored, version="2.2.4", backend="tensorflow")
     model = import_model(path)
-    expected = ref.predict(FRAMES, verbose=0)
-    np.testing.assert_allclose(model.predict(FRAMES, verbose=0), expected, rtol=1e-5, atol=1e-5)
-    assert np.ptp(expected) > 0.01
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert {"Rescaling", "ReLU", "MaxPooling2D", "AveragePooling2D", "Add", "Concatenate"} <= kinds
+    _assert_predicts_as(model, ref)
 
 
 def test_theano_kernels_are_flipped_and_channels_first_is_refused(tmp_path):
