@@ -190,8 +190,8 @@ def closed_loop_figures(
 ) -> dict:
     """The closed loop's headline figures for one policy over the references
     (``drive``: ``transform``, ``max_time_s`` as :func:`evaluate_recordings` takes)."""
-    from evaluation.closed_loop.loop import score
     from evaluation.closed_loop.run import evaluate_recordings, summarise
+    from evaluation.closed_loop.scores import score
 
     driven, trials = evaluate_recordings(
         refs, policy, config, recovery_points=recovery_points, progress=progress, **drive

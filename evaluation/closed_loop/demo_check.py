@@ -38,14 +38,7 @@ from core.cli import setup_logging
 from core.recordings import read_recording
 from evaluation import plots
 from evaluation.closed_loop.kinematics import ReferencePath, build_path, to_local, wrap_angle
-from evaluation.closed_loop.loop import (
-    LoopConfig,
-    SynthesizedViews,
-    recovery_summary,
-    recovery_trials,
-    run_cars,
-    score,
-)
+from evaluation.closed_loop.loop import LoopConfig, run_cars
 from evaluation.closed_loop.policies import (
     ConstantPolicy,
     HumanReplayPolicy,
@@ -53,9 +46,12 @@ from evaluation.closed_loop.policies import (
     Policy,
     baseline_policies,
 )
+from evaluation.closed_loop.recovery import recovery_summary, recovery_trials
 from evaluation.closed_loop.reference import build_reference
 from evaluation.closed_loop.road import RoadEdges
 from evaluation.closed_loop.run import evaluate_recordings
+from evaluation.closed_loop.scores import score
+from evaluation.closed_loop.views import SynthesizedViews
 from evaluation.inference import load_predictor, resolve_model
 from evaluation.outputs import markdown_table, prepare_out_dir, write_json
 from sim.camera import (

@@ -6,11 +6,12 @@ logged speed) at the recorded speed, steered by a policy
 (:mod:`evaluation.closed_loop.policies`). At every step the view of the displaced car is
 synthesised from the recorded frame at or just behind it, from whichever of the
 centre, left and right cameras is nearest the virtual camera, nothing left black
-(:func:`sim.camera.synthesize_view`: flat ground below the horizon, rotation only
-above, unsourced pixels from the nearest recorded one, the bonnet fixed to the
-car). The policy answers, the car's wheel angle follows the command as the
-simulator's car does (:mod:`evaluation.closed_loop.car_model`) and the car moves one frame
-interval along the arc of that wheel angle.
+(:mod:`evaluation.closed_loop.views` through :func:`sim.camera.synthesize_view`: flat
+ground below the horizon, rotation only above, unsourced pixels from the nearest
+recorded one, the bonnet fixed to the car). The policy answers, the car's wheel
+angle follows the command as the simulator's car does
+(:mod:`evaluation.closed_loop.car_model`) and the car moves one frame interval along
+the arc of that wheel angle.
 
 Interventions (the car is put back on the path and 6 s are charged):
 
@@ -23,21 +24,15 @@ Interventions (the car is put back on the path and 6 s are charged):
   ``offset_limit_m`` from the path or its heading more than ``heading_limit_deg``
   off.
 
-Scores: NVIDIA's autonomy ``(1 - 6 s x N / T) x 100`` (negative for poor policies),
-the bounded form ``(1 - 6N / (T + 6N)) x 100``, interventions per km, offset,
-heading and edge-margin statistics, time within 0.3 m / 0.5 m of the path and the
-share of synthesised pixels that had no source. Recovery trials start cars 0.5 m
-and 1.0 m to either side or turned 5 degrees at spread-out points, beside an
-undisturbed twin started on the path; a trial succeeds when, after 5 s without an
-intervention, the car is within 0.3 m of its twin: the disturbance has died out,
-whatever line the policy keeps.
+Scores of a drive: :mod:`evaluation.closed_loop.scores`; recovery trials (cars
+started displaced beside an undisturbed twin): :mod:`evaluation.closed_loop.recovery`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,23 +47,18 @@ from evaluation.closed_loop.kinematics import (
     relative_pose,
 )
 from evaluation.closed_loop.policies import Policy, StepContext
-from evaluation.closed_loop.reference import side_cameras
 from evaluation.closed_loop.road import RoadEdges
+from evaluation.closed_loop.views import ViewSource
 from sim.camera import (
     MPH_PER_MPS,
     ROOT_AHEAD_OF_REAR_AXLE_M,
     WHEELBASE_M,
     Camera,
-    bonnet_mask,
-    camera_offset_for_car_pose,
     steering_to_curvature,
-    synthesize_view,
 )
 
 logger = logging.getLogger(__name__)
 
-#: NVIDIA's cost of one intervention: a human takes over, re-centres and hands back.
-PENALTY_S = 6.0
 CRITERIA = ("road", "nvidia")
 OFFSET_LIMIT_M = 1.0  # NVIDIA: more than 1 m from the lane centre
 #: NVIDIA's heading limit as this project first set it (--criterion nvidia).
@@ -83,12 +73,6 @@ WHEELS = tuple(
 )
 #: Full lock: the tightest the car can turn back (radius 6.15 m).
 MAX_CURVATURE = float(steering_to_curvature(1.0))
-WITHIN_M = (0.3, 0.5)
-RECOVERY_OFFSETS_M = (-1.0, -0.5, 0.5, 1.0)
-RECOVERY_YAWS_DEG = (-5.0, 5.0)
-#: A disturbed car has recovered when it is this close to its undisturbed twin.
-RECOVERY_BAND_M = 0.3
-RECOVERY_TIME_S = 5.0
 #: The simulator's nominal sampling rate (a frame about every 0.067 s).
 CONTROL_HZ = 15.0
 
@@ -131,68 +115,6 @@ class LoopConfig:
             "a wheel beyond a road edge estimated from the recording, or a heading that "
             "makes crossing one certain"
         )
-
-
-class SynthesizedViews:
-    """Views of a displaced car synthesised from the recorded frames.
-
-    ``sides`` holds the left and right frames when the recording has them; each view
-    is then synthesised from whichever camera is nearest the virtual camera
-    sideways, and pixels that camera never saw get the nearest recorded pixel
-    (``fill=None``; pass a grey level to paint them instead). With ``bonnet`` the
-    car's bonnet is kept where the frames show it.
-    """
-
-    def __init__(
-        self,
-        frames: np.ndarray,
-        camera: Camera,
-        sides: dict[str, np.ndarray] | None = None,
-        *,
-        bonnet: bool = False,
-        fill: int | None = None,
-    ):
-        self.frames = frames
-        self.camera = camera
-        self.cams: list[tuple[Camera, np.ndarray]] = [(camera, frames)]
-        for name, cam in side_cameras(camera).items():
-            if sides and name in sides:
-                self.cams.append((cam, sides[name]))
-        self.keep = bonnet_mask(camera) if bonnet else None
-        self.fill = fill
-
-    def __call__(self, base: int, right: float, forward: float, yaw: float):
-        lat, fwd, yaw_c = camera_offset_for_car_pose(self.camera, float(right), float(yaw))
-        target_x = self.camera.lateral_m + lat
-        src_cam, src = min(self.cams, key=lambda s: abs(s[0].lateral_m - target_x))
-        return synthesize_view(
-            src[base],
-            lat,
-            yaw_c,
-            self.camera,
-            forward_m=fwd + float(forward),
-            fill=self.fill,
-            source=src_cam,
-            keep=self.keep,
-            keep_image=self.frames[base],
-        )
-
-
-ViewSource = Callable[[int, float, float, float], tuple[np.ndarray, np.ndarray]]
-
-
-class TransformedViews:
-    """A view source whose views pass through ``transform(view, key)`` before the
-    policy sees them (the robustness benchmark's corruptions); ``keys[base]`` names
-    the recorded frame a view was made from (its row in the recording), so a random
-    corruption is the same whenever that frame is the source."""
-
-    def __init__(self, views: ViewSource, transform, keys: np.ndarray):
-        self.views, self.transform, self.keys = views, transform, np.asarray(keys)
-
-    def __call__(self, base: int, right: float, forward: float, yaw: float):
-        view, valid = self.views(base, right, forward, yaw)
-        return self.transform(view, int(self.keys[base])), valid
 
 
 @dataclass
@@ -251,6 +173,54 @@ def road_margin(
     return np.minimum(margin, certain)
 
 
+@dataclass
+class _Cars:
+    """The K cars of :func:`run_cars` between steps (arrays of K)."""
+
+    x: np.ndarray  # rear axle, world m
+    y: np.ndarray
+    h: np.ndarray  # heading, rad
+    hint: np.ndarray  # path frame each car was last found at
+    t: np.ndarray  # seconds since the car's start
+    active: np.ndarray  # bool
+    #: Commands in flight: with latency L the car drives the answer given L steps ago.
+    pending: list[np.ndarray]
+    applied: np.ndarray  # the command the cars drove the last step with
+    response: ResponseState  # the wheel's answer to the commands
+
+    @classmethod
+    def start(cls, path: ReferencePath, config: LoopConfig, start: np.ndarray, offset_m, yaw_rad):
+        k = len(start)
+        offset0 = np.broadcast_to(np.asarray(offset_m, dtype=np.float64), (k,))
+        yaw0 = np.broadcast_to(np.asarray(yaw_rad, dtype=np.float64), (k,))
+        x, y, h = pose_on_path(path, start, np.zeros(k), offset0, yaw0)
+        # The queue starts with the human's command, as if the policy had been driving;
+        # the wheel starts where the human's command had put it.
+        human0 = path.steering[start].astype(np.float64)
+        return cls(
+            x=x,
+            y=y,
+            h=h,
+            hint=start.copy(),
+            t=np.zeros(k),
+            active=np.ones(k, dtype=bool),
+            pending=[human0.copy() for _ in range(config.latency_frames)],
+            applied=human0.copy(),
+            response=ResponseState(config.response, human0),
+        )
+
+    def delay(self, output: np.ndarray) -> np.ndarray:
+        """The command the cars drive with now: ``output`` after the latency, 0 for
+        stopped cars."""
+        if self.pending:
+            self.pending.append(output.copy())
+            applied = self.pending.pop(0)
+        else:
+            applied = output
+        self.applied = np.where(self.active, applied, 0.0)
+        return self.applied
+
+
 def run_cars(
     path: ReferencePath,
     views: ViewSource,
@@ -275,82 +245,28 @@ def run_cars(
         raise ValueError("the road criterion needs the road's edges; pass edges=")
     start = np.atleast_1d(np.asarray(start, dtype=np.int64))
     k = len(start)
-    offset0 = np.broadcast_to(np.asarray(offset_m, dtype=np.float64), (k,))
-    yaw0 = np.broadcast_to(np.asarray(yaw_rad, dtype=np.float64), (k,))
-    x, y, h = pose_on_path(path, start, np.zeros(k), offset0, yaw0)
-    hint = start.copy()
-    t_car = np.zeros(k)
-    active = np.ones(k, dtype=bool)
-    # Commands in flight: with latency L the car drives the answer given L steps ago.
-    # The queue starts with the human's command, as if the policy had been driving;
-    # the wheel starts where the human's command had put it.
-    human0 = path.steering[start].astype(np.float64)
-    pending = [human0.copy() for _ in range(config.latency_frames)]
-    applied_now = human0.copy()
-    car = ResponseState(config.response, human0)
-    heading_limit = math.radians(config.heading_limit_deg)
+    cars = _Cars.start(path, config, start, offset_m, yaw_rad)
     cols: dict[str, list[np.ndarray]] = {name: [] for name in Trace.__dataclass_fields__}
-    n = len(path)
-    total = n - int(start.min()) if max_time_s is None else None
+    total = len(path) - int(start.min()) if max_time_s is None else None
     bar = tqdm(total=total, desc=desc, unit="step", disable=not progress, leave=False)
     step = 0
     try:
-        while active.any():
-            p = project(path, x, y, h, hint)
-            hint = p.base
-            active &= ~p.at_end
+        while cars.active.any():
+            p = project(path, cars.x, cars.y, cars.h, cars.hint)
+            cars.hint = p.base
+            cars.active &= ~p.at_end
             if max_time_s is not None:
-                active &= t_car < max_time_s - 1e-9
-            if not active.any():
+                cars.active &= cars.t < max_time_s - 1e-9
+            if not cars.active.any():
                 break
-            idx = np.flatnonzero(active)
-            right, fwd, yaw = relative_pose(path, p.base, x, y, h)
-            frames = np.empty((len(idx), config.camera.height, config.camera.width, 3), np.uint8)
-            invalid = np.zeros(k)
-            for j, c in enumerate(idx):
-                frames[j], valid = views(int(p.base[c]), right[c], fwd[c], yaw[c])
-                invalid[c] = 1.0 - float(valid.mean())
-            nxt = np.minimum(p.base + 1, n - 1)
-            speed = path.speed[p.base] + p.frac * (path.speed[nxt] - path.speed[p.base])
-            human = path.steering[p.base]
-            ctx = StepContext(
-                frame=p.base[idx],
-                human=human[idx],
-                speed_mph=speed[idx] * MPH_PER_MPS,
-                steering=applied_now[idx],
-            )
-            output = np.zeros(k)
-            output[idx] = np.clip(np.asarray(policy(frames, ctx), dtype=np.float64), -1.0, 1.0)
-            if pending:
-                pending.append(output.copy())
-                applied = pending.pop(0)
-            else:
-                applied = output
-            applied = np.where(active, applied, 0.0)
-            applied_now = applied
-            interval = path.t[nxt] - path.t[p.base]
-            substeps = np.maximum(np.ceil(interval * config.control_hz - 0.25), 1.0)
-            dt = np.where(active, interval / substeps, 0.0)
-            ds = speed * dt
-            wheel = car.step(applied, dt)
-            nx, ny, nh = arc_step(x, y, h, steering_to_curvature(wheel), ds)
-            x, y, h = np.where(active, nx, x), np.where(active, ny, y), np.where(active, nh, h)
-            t_car = t_car + dt
-            q = project(path, x, y, h, p.base)
-            hint = q.base
-            if edges is not None:
-                margin = road_margin(path, edges, q.base, q.frac, q.offset, q.heading_error)
-            else:
-                margin = np.full(k, np.nan)
-            if config.criterion == "road":
-                out_of_road = margin < 0
-            else:
-                out_of_road = (np.abs(q.offset) > config.offset_limit_m) | (
-                    np.abs(q.heading_error) > heading_limit
-                )
-            over = active & out_of_road
+            frames, invalid = _look(path, views, config.camera, cars, p)
+            speed = _speed(path, p)
+            output = _answer(policy, frames, path, cars, p, speed)
+            applied = cars.delay(output)
+            dt, ds, wheel = _move(path, config, cars, p, speed, applied)
+            q, margin, over = _judge(path, edges, config, cars, p.base)
             row = dict(
-                time=t_car.copy(),
+                time=cars.t.copy(),
                 frame=p.base.copy(),
                 offset=q.offset,
                 heading_error=q.heading_error,
@@ -358,25 +274,19 @@ def run_cars(
                 output=output,
                 applied=applied,
                 wheel=wheel.copy(),
-                human=human,
+                human=path.steering[p.base],
                 invalid=invalid,
                 dt=dt,
                 ds=ds,
                 intervention=over,
-                active=active.copy(),
+                active=cars.active.copy(),
             )
             for name, value in row.items():
                 cols[name].append(np.asarray(value))
             if on_step is not None and k == 1:
                 on_step(step, frames[0], {name: value[0] for name, value in row.items()})
             if over.any():
-                if reset:
-                    rx, ry, rh = pose_on_path(path, q.base, q.frac)
-                    x, y, h = np.where(over, rx, x), np.where(over, ry, y), np.where(over, rh, h)
-                    # The human hands back with the wheel where the recording had it.
-                    car.reset(over, path.steering[q.base])
-                else:
-                    active &= ~over
+                _intervene(path, cars, q, over, reset)
             step += 1
             bar.update(1)
     finally:
@@ -387,188 +297,84 @@ def run_cars(
     return Trace(**{name: np.stack(v) for name, v in cols.items()})
 
 
-# --------------------------------------------------------------------------- scores
+def _look(path: ReferencePath, views: ViewSource, camera: Camera, cars: _Cars, p):
+    """The views of the active cars at their places ``p`` on the path (active cars,
+    H, W, 3) and every car's share of view pixels without a source."""
+    idx = np.flatnonzero(cars.active)
+    right, fwd, yaw = relative_pose(path, p.base, cars.x, cars.y, cars.h)
+    frames = np.empty((len(idx), camera.height, camera.width, 3), np.uint8)
+    invalid = np.zeros(len(cars.active))
+    for j, c in enumerate(idx):
+        frames[j], valid = views(int(p.base[c]), right[c], fwd[c], yaw[c])
+        invalid[c] = 1.0 - float(valid.mean())
+    return frames, invalid
 
 
-def autonomy(interventions: int, elapsed_s: float) -> tuple[float, float]:
-    """NVIDIA's autonomy in percent, and the bounded form ``1 - 6N / (T + 6N)`` in
-    percent (0..100: equal to NVIDIA's for few interventions, never negative)."""
-    if elapsed_s <= 0:
-        return math.nan, math.nan
-    penalty = PENALTY_S * interventions
-    return (1.0 - penalty / elapsed_s) * 100.0, (1.0 - penalty / (elapsed_s + penalty)) * 100.0
+def _speed(path: ReferencePath, p) -> np.ndarray:
+    """The recorded speed (m/s) at each car's place ``p`` on the path."""
+    nxt = np.minimum(p.base + 1, len(path) - 1)
+    return path.speed[p.base] + p.frac * (path.speed[nxt] - path.speed[p.base])
 
 
-def _stats(a: np.ndarray) -> dict:
-    a = a[np.isfinite(a)]
-    if not a.size:
-        return {"mean": math.nan, "p95": math.nan, "max": math.nan}
-    return {"mean": float(a.mean()), "p95": float(np.percentile(a, 95)), "max": float(a.max())}
-
-
-def score(traces: Sequence[Trace]) -> dict:
-    """Scores of single-car runs (one Trace per driven segment)."""
-
-    def col(name: str) -> np.ndarray:
-        parts = [getattr(tr, name)[:, 0][tr.active[:, 0]] for tr in traces if len(tr.time)]
-        return np.concatenate(parts) if parts else np.zeros(0)
-
-    dt, ds = col("dt"), col("ds")
-    off = np.abs(col("offset"))
-    head = np.degrees(np.abs(col("heading_error")))
-    margin = col("margin")
-    n_int = int(sum(int(tr.intervention[:, 0].sum()) for tr in traces if len(tr.time)))
-    elapsed = float(dt.sum())
-    dist_km = float(ds.sum()) / 1000.0
-    auto, bounded = autonomy(n_int, elapsed)
-    finite = margin[np.isfinite(margin)]
-    out = {
-        "steps": int(dt.size),
-        "elapsed_s": elapsed,
-        "distance_km": dist_km,
-        "interventions": n_int,
-        "autonomy_percent": auto,
-        "autonomy_bounded_percent": bounded,
-        "interventions_per_km": n_int / dist_km if dist_km > 0 else math.nan,
-        "lateral_offset_m": _stats(off),
-        "heading_error_deg": _stats(head),
-        "road_margin_m": {
-            "min": float(finite.min()) if finite.size else math.nan,
-            "p5": float(np.percentile(finite, 5)) if finite.size else math.nan,
-            "mean": float(finite.mean()) if finite.size else math.nan,
-        },
-        "invalid_pixel_share": _stats(col("invalid")),
-    }
-    for w in WITHIN_M:
-        out[f"time_within_{w:g}m"] = (
-            float(dt[off <= w].sum() / elapsed) if elapsed > 0 else math.nan
-        )
-    return out
-
-
-# ------------------------------------------------------------------------ recovery
-
-
-def recovery_starts(path: ReferencePath, points: int, duration_s: float) -> np.ndarray:
-    """Up to ``points`` evenly spread start frames with ``duration_s`` + 1 s of path ahead."""
-    last_t = path.t[-1] - duration_s - 1.0
-    usable = np.flatnonzero((path.t >= 1.0) & (path.t <= last_t))
-    if not usable.size or points <= 0:
-        return np.zeros(0, dtype=np.int64)
-    pick = np.linspace(0, usable.size - 1, min(points, usable.size) + 2)[1:-1]
-    return usable[np.round(pick).astype(np.int64)]
-
-
-def recovery_trials(
-    path: ReferencePath,
-    views: ViewSource,
-    policy: Policy,
-    config: LoopConfig,
-    *,
-    points: int,
-    edges: RoadEdges | None = None,
-    duration_s: float = RECOVERY_TIME_S,
-    band_m: float = RECOVERY_BAND_M,
-    offsets_m: Sequence[float] = RECOVERY_OFFSETS_M,
-    yaws_deg: Sequence[float] = RECOVERY_YAWS_DEG,
-    progress: bool = False,
-) -> list[dict]:
-    """Cars started displaced (``offsets_m``, heading 0) or turned (``yaws_deg``,
-    offset 0) at ``points`` spread-out frames, each beside an undisturbed twin, run
-    for ``duration_s`` without resets. A trial succeeds when the car never met the
-    intervention criterion and ends within ``band_m`` of its twin. Starts that are
-    already an intervention (a wheel off a narrow road) are reported, not run."""
-    starts = recovery_starts(path, points, duration_s)
-    kinds = [(0.0, 0.0)] + [(o, 0.0) for o in offsets_m] + [(0.0, y) for y in yaws_deg]
-    if not starts.size or len(kinds) == 1:
-        return []
-    start = np.repeat(starts, len(kinds))
-    off = np.tile([kd[0] for kd in kinds], len(starts))
-    yaw = np.radians(np.tile([kd[1] for kd in kinds], len(starts)))
-    tr = run_cars(
-        path,
-        views,
-        policy,
-        config,
-        start=start,
-        edges=edges,
-        offset_m=off,
-        yaw_rad=yaw,
-        max_time_s=duration_s,
-        reset=False,
-        progress=progress,
-        desc="recovery trials",
+def _answer(policy: Policy, frames, path: ReferencePath, cars: _Cars, p, speed) -> np.ndarray:
+    """The policy's steering for the active cars' views, clipped to [-1, 1] (0 for
+    stopped cars)."""
+    idx = np.flatnonzero(cars.active)
+    ctx = StepContext(
+        frame=p.base[idx],
+        human=path.steering[p.base][idx],
+        speed_mph=speed[idx] * MPH_PER_MPS,
+        steering=cars.applied[idx],
     )
-    out = []
-    for c in range(len(start)):
-        if c % len(kinds) == 0:
-            twin = c
-            continue
-        act = tr.active[:, c]
-        offs = tr.offset[act, c]
-        times = tr.time[act, c]
-        twin_act = tr.active[:, twin]
-        steps = int(act.sum())
-        gap = np.abs(tr.offset[:steps, c] - tr.offset[:steps, twin])
-        gap = np.where(twin_act[:steps], gap, np.nan)
-        failed = bool(tr.intervention[act, c].any())
-        at_start = failed and steps >= 1 and bool(tr.intervention[0, c]) and abs(off[c]) > 0
-        reached = bool(times.size) and times[-1] >= duration_s - 1e-6
-        final_gap = float(gap[-1]) if gap.size else math.nan
-        # Back within the band after the disturbance was largest (a turned start
-        # begins on its twin's line and leaves it first).
-        peak = int(np.nanargmax(gap)) if np.isfinite(gap).any() else 0
-        inside = peak + np.flatnonzero(gap[peak:] <= band_m)
-        out.append(
-            {
-                "start_frame": int(start[c]),
-                "offset_m": float(off[c]),
-                "yaw_deg": float(np.degrees(yaw[c])),
-                "success": bool(reached and not failed and final_gap <= band_m),
-                "intervention": failed,
-                "off_road_at_start": at_start,
-                "final_offset_m": float(abs(offs[-1])) if offs.size else math.nan,
-                "final_gap_m": final_gap,
-                "first_within_s": float(times[inside[0]]) if inside.size else math.nan,
-            }
+    output = np.zeros(len(cars.active))
+    output[idx] = np.clip(np.asarray(policy(frames, ctx), dtype=np.float64), -1.0, 1.0)
+    return output
+
+
+def _move(path: ReferencePath, config: LoopConfig, cars: _Cars, p, speed, applied):
+    """Move the active cars one recorded frame interval (or a control step of it,
+    :attr:`LoopConfig.control_hz`) along the arc of their wheel angle; the step's
+    time, distance and mean wheel position."""
+    nxt = np.minimum(p.base + 1, len(path) - 1)
+    interval = path.t[nxt] - path.t[p.base]
+    substeps = np.maximum(np.ceil(interval * config.control_hz - 0.25), 1.0)
+    dt = np.where(cars.active, interval / substeps, 0.0)
+    ds = speed * dt
+    wheel = cars.response.step(applied, dt)
+    nx, ny, nh = arc_step(cars.x, cars.y, cars.h, steering_to_curvature(wheel), ds)
+    cars.x = np.where(cars.active, nx, cars.x)
+    cars.y = np.where(cars.active, ny, cars.y)
+    cars.h = np.where(cars.active, nh, cars.h)
+    cars.t = cars.t + dt
+    return dt, ds, wheel
+
+
+def _judge(path: ReferencePath, edges: RoadEdges | None, config: LoopConfig, cars: _Cars, base):
+    """The cars' place on the path after the step, their road margin and which
+    active cars meet the intervention criterion."""
+    q = project(path, cars.x, cars.y, cars.h, base)
+    cars.hint = q.base
+    if edges is not None:
+        margin = road_margin(path, edges, q.base, q.frac, q.offset, q.heading_error)
+    else:
+        margin = np.full(len(cars.x), np.nan)
+    if config.criterion == "road":
+        out_of_road = margin < 0
+    else:
+        out_of_road = (np.abs(q.offset) > config.offset_limit_m) | (
+            np.abs(q.heading_error) > math.radians(config.heading_limit_deg)
         )
-    return out
+    return q, margin, cars.active & out_of_road
 
 
-def recovery_summary(trials: Sequence[dict]) -> dict:
-    run = [t for t in trials if not t.get("off_road_at_start")]
-    if not run:
-        return {
-            "trials": 0,
-            "skipped_off_road": len(trials),
-            "success_share": math.nan,
-            "by_start": {},
-        }
-    by: dict[str, list[dict]] = {}
-    for t in run:
-        key = f"yaw {t['yaw_deg']:+g} deg" if t["yaw_deg"] else f"offset {t['offset_m']:+g} m"
-        by.setdefault(key, []).append(t)
-
-    def pct(v: list[float], q: float) -> float:
-        a = np.asarray([x for x in v if math.isfinite(x)])
-        return float(np.percentile(a, q)) if a.size else math.nan
-
-    return {
-        "trials": len(run),
-        "skipped_off_road": len(trials) - len(run),
-        "success_share": float(np.mean([t["success"] for t in run])),
-        "final_gap_m": {
-            "p50": pct([t["final_gap_m"] for t in run], 50),
-            "p90": pct([t["final_gap_m"] for t in run], 90),
-        },
-        "by_start": {
-            key: {
-                "trials": len(v),
-                "success_share": float(np.mean([t["success"] for t in v])),
-                "interventions": int(sum(t["intervention"] for t in v)),
-                "final_gap_m_p50": pct([t["final_gap_m"] for t in v], 50),
-                "time_to_band_s_p50": pct([t["first_within_s"] for t in v], 50),
-            }
-            for key, v in by.items()
-        },
-    }
+def _intervene(path: ReferencePath, cars: _Cars, q, over: np.ndarray, reset: bool) -> None:
+    """Cars ``over`` the criterion put back on the path (``reset``) or stopped."""
+    if reset:
+        rx, ry, rh = pose_on_path(path, q.base, q.frac)
+        cars.x = np.where(over, rx, cars.x)
+        cars.y = np.where(over, ry, cars.y)
+        cars.h = np.where(over, rh, cars.h)
+        # The human hands back with the wheel where the recording had it.
+        cars.response.reset(over, path.steering[q.base])
+    else:
+        cars.active &= ~over

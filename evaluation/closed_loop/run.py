@@ -19,18 +19,12 @@ import numpy as np
 
 from evaluation import plots
 from evaluation.closed_loop.kinematics import ReferencePath, to_local
-from evaluation.closed_loop.loop import (
-    LoopConfig,
-    SynthesizedViews,
-    Trace,
-    TransformedViews,
-    recovery_summary,
-    recovery_trials,
-    run_cars,
-    score,
-)
+from evaluation.closed_loop.loop import LoopConfig, Trace, run_cars
 from evaluation.closed_loop.policies import Policy
+from evaluation.closed_loop.recovery import recovery_summary, recovery_trials
 from evaluation.closed_loop.reference import Reference, build_reference
+from evaluation.closed_loop.scores import score
+from evaluation.closed_loop.views import SynthesizedViews, TransformedViews
 from evaluation.outputs import markdown_table, write_csv, write_json
 from sim.camera import Camera
 

@@ -23,9 +23,10 @@ from pathlib import Path
 import keras
 
 from core.recordings import read_recordings
-from evaluation.closed_loop.loop import LoopConfig, score
+from evaluation.closed_loop.loop import LoopConfig
 from evaluation.closed_loop.policies import ModelPolicy
 from evaluation.closed_loop.run import build_references, evaluate_recordings
+from evaluation.closed_loop.scores import score
 from serving.runtime import KerasPredictor
 
 logger = logging.getLogger(__name__)

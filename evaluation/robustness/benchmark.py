@@ -7,7 +7,7 @@ Every corruption of :mod:`evaluation.robustness.corruptions` at each intensity i
   absolute change from the model's own clean prediction ("shift") and its mean
   absolute error against the human;
 * **closed loop** to the synthesised views before the model sees them
-  (:class:`evaluation.closed_loop.loop.TransformedViews`): interventions and autonomy
+  (:class:`evaluation.closed_loop.views.TransformedViews`): interventions and autonomy
   of the whole drive with the default closed-loop method (``--criterion road``).
 
 Frames are corrupted with ``seed`` and their row in the recording, so a frame looks

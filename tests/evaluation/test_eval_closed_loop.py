@@ -8,17 +8,11 @@ import pytest
 
 from evaluation.closed_loop.car_model import CarResponse
 from evaluation.closed_loop.kinematics import build_path
-from evaluation.closed_loop.loop import (
-    MAX_CURVATURE,
-    LoopConfig,
-    autonomy,
-    recovery_summary,
-    recovery_trials,
-    run_cars,
-    score,
-)
+from evaluation.closed_loop.loop import MAX_CURVATURE, LoopConfig, run_cars
 from evaluation.closed_loop.policies import ConstantPolicy, HumanReplayPolicy, Policy
+from evaluation.closed_loop.recovery import recovery_summary, recovery_trials
 from evaluation.closed_loop.road import RoadEdges
+from evaluation.closed_loop.scores import autonomy, score
 
 #: One decision per 0.1 s frame interval: the hand computations step 1 m at a time.
 NVIDIA = dict(criterion="nvidia", control_hz=10.0)

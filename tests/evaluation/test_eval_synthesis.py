@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evaluation.closed_loop.demo_check import RoadFollower, fold_synthesis, synthesis_check
-from evaluation.closed_loop.loop import SynthesizedViews
+from evaluation.closed_loop.views import SynthesizedViews
 from sim.camera import Camera, camera_offset_for_car_pose, view_homographies
 from sim.render import render_view
 from sim.track import make_track
@@ -82,9 +82,10 @@ def test_road_follower_steers_back_to_the_centre():
 def test_road_following_beats_the_blind_baselines_on_the_demo_road():
     """The issue's acceptance check, short: 12 s of clean centreline driving."""
     from evaluation.closed_loop.demo_check import clean_drive
-    from evaluation.closed_loop.loop import LoopConfig, run_cars, score
+    from evaluation.closed_loop.loop import LoopConfig, run_cars
     from evaluation.closed_loop.policies import ConstantPolicy, HumanReplayPolicy
     from evaluation.closed_loop.road import RoadEdges
+    from evaluation.closed_loop.scores import score
 
     cam = Camera()
     drive = clean_drive(seed=0, n_frames=180, camera=cam, progress=False)
