@@ -332,7 +332,7 @@ def cmd_replay(args) -> int:
 
 
 def cmd_closed_loop(args) -> int:
-    from evaluation.closed_loop import run
+    from evaluation.closed_loop import report, run
     from evaluation.closed_loop.policies import ModelPolicy, ServerPolicy, baseline_policies
     from evaluation.inference import load_predictor, resolve_model
     from evaluation.outputs import prepare_out_dir
@@ -358,7 +358,7 @@ def cmd_closed_loop(args) -> int:
         predictor = load_predictor(spec, args.runtime, args.threads)
         policy = ModelPolicy(predictor, spec.label)
         runtime = predictor.name
-    visuals = run.Visuals(
+    visuals = report.Visuals(
         config.camera, video=None if args.no_video else VideoWriter(out / "views.mp4")
     )
     start = time.perf_counter()
@@ -406,7 +406,7 @@ def cmd_closed_loop(args) -> int:
             refs, base, config, recovery_points=args.recovery_points, progress=not args.quiet
         )
         summary["baselines"][base.name] = run.summarise(d, t, {})
-    run.write_outputs(driven, summary, out, visuals, refs)
+    report.write_outputs(driven, summary, out, visuals, refs)
     o = summary["overall"]
     rec = o["recovery"]["success_share"]
     logger.info(

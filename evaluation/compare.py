@@ -114,6 +114,7 @@ def compare_models(
     from core.recordings import decode_images
     from evaluation.closed_loop.loop import LoopConfig
     from evaluation.closed_loop.policies import ModelPolicy
+    from evaluation.closed_loop.run import closed_loop_figures
     from evaluation.replay import run_replay
     from models.macs import profile
     from serving import probe_frames
@@ -185,32 +186,6 @@ def compare_models(
     return out
 
 
-def closed_loop_figures(
-    refs, policy, config, recovery_points: int, progress: bool, **drive
-) -> dict:
-    """The closed loop's headline figures for one policy over the references
-    (``drive``: ``transform``, ``max_time_s`` as :func:`evaluate_recordings` takes)."""
-    from evaluation.closed_loop.run import evaluate_recordings, summarise
-    from evaluation.closed_loop.scores import score
-
-    driven, trials = evaluate_recordings(
-        refs, policy, config, recovery_points=recovery_points, progress=progress, **drive
-    )
-    if not driven:
-        return {}
-    o = summarise(driven, trials, {})["overall"]
-    s = score([d.trace for d in driven])
-    return {
-        "autonomy_percent": s["autonomy_percent"],
-        "autonomy_bounded_percent": s["autonomy_bounded_percent"],
-        "interventions": s["interventions"],
-        "elapsed_s": s["elapsed_s"],
-        "interventions_per_km": s["interventions_per_km"],
-        "mean_offset_m": s["lateral_offset_m"]["mean"],
-        "recovered_share": o["recovery"]["success_share"],
-    }
-
-
 def baseline_figures(
     references: list, *, criterion: str = "road", recovery_points: int = 0, progress: bool = True
 ) -> dict[str, dict]:
@@ -218,6 +193,7 @@ def baseline_figures(
     straight and the replayed human + 0.02), for the report's baseline rows."""
     from evaluation.closed_loop.loop import LoopConfig
     from evaluation.closed_loop.policies import baseline_policies
+    from evaluation.closed_loop.run import closed_loop_figures
 
     config = LoopConfig(criterion=criterion)
     return {

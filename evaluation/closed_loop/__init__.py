@@ -1,9 +1,12 @@
 """The closed loop on recorded logs, and what validates it.
 
 - :mod:`~evaluation.closed_loop.loop`: the virtual car steered by a policy along a
-  recording's reference path with synthesised views, interventions and scores;
-  :mod:`~evaluation.closed_loop.run` drives whole recordings and writes
-  ``evaluate.py closed-loop``'s outputs.
+  recording's reference path, and its interventions; what it sees
+  (:mod:`~evaluation.closed_loop.views`: views synthesised from the recorded frames),
+  how a drive scores (:mod:`~evaluation.closed_loop.scores`) and whether a disturbed
+  car recovers (:mod:`~evaluation.closed_loop.recovery`).
+  :mod:`~evaluation.closed_loop.run` drives whole recordings;
+  :mod:`~evaluation.closed_loop.report` writes ``evaluate.py closed-loop``'s outputs.
 - What it drives against (:mod:`~evaluation.closed_loop.reference`): the path
   (:mod:`~evaluation.closed_loop.kinematics`, turning measured by
   :mod:`~evaluation.closed_loop.odometry`), the car's response

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation import plots
 from evaluation.closed_loop.laps import close_loops, overlay
 from evaluation.closed_loop.reference import Reference, build_reference
-from evaluation.closed_loop.run import _safe, _world_edges, edge_sheet
+from evaluation.closed_loop.report import edge_sheet, path_map, safe_name
 from evaluation.outputs import markdown_table, write_json
 
 logger = logging.getLogger(__name__)
@@ -40,17 +39,6 @@ def check_recording(rec, camera, *, progress: bool = True) -> tuple[dict, Refere
     _, placed = close_loops(images.yaw[rows[:-1]], images.ds[rows[:-1]], seg, fit)
     out["overlay_closed_held_out"] = overlay(placed, np.zeros(len(seg), np.int64), held)
     return out, images, steering
-
-
-def _map(ref: Reference, path: Path, title: str) -> None:
-    segs = []
-    for seg in ref.segments:
-        item = {"x": seg.path.root_x, "y": seg.path.root_y, "laps": seg.laps}
-        if seg.edges is not None:
-            item["left"] = _world_edges(seg.path, seg.edges.left)
-            item["right"] = _world_edges(seg.path, seg.edges.right)
-        segs.append(item)
-    plots.path_map(segs, path, title=title)
 
 
 def report_markdown(results: dict[str, dict]) -> str:
@@ -133,9 +121,9 @@ def run(recordings, camera, out: Path, *, progress: bool = True) -> dict[str, di
     for rec in recordings:
         res, images, steering = check_recording(rec, camera, progress=progress)
         results[rec.name] = res
-        name = _safe(rec.name)
-        _map(images, out / f"path_images_{name}.png", f"{rec.name}: path from the frames")
-        _map(steering, out / f"path_steering_{name}.png", f"{rec.name}: path from the steering")
+        name = safe_name(rec.name)
+        path_map(images, out / f"path_images_{name}.png", f"{rec.name}: path from the frames")
+        path_map(steering, out / f"path_steering_{name}.png", f"{rec.name}: path from the steering")
         edge_sheet(images, out / f"edges_{name}.png")
         o, b = res["overlay_images"], res["overlay_steering"]
         logger.info(

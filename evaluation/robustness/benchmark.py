@@ -30,6 +30,7 @@ from core.recordings import decode_images, load_image
 from evaluation import cli
 from evaluation.closed_loop.loop import LoopConfig
 from evaluation.closed_loop.policies import ModelPolicy, baseline_policies
+from evaluation.closed_loop.run import closed_loop_figures
 from evaluation.inference import CHUNK_FRAMES, load_predictor, resolve_model
 from evaluation.outputs import prepare_out_dir
 from evaluation.robustness.corruptions import (
@@ -178,8 +179,6 @@ class ViewCorruption:
 def closed_loop(references, policy, config, plan: Plan, *, progress: bool = True) -> dict:
     """Closed-loop figures clean, under every closed-loop condition, and of the blind
     baselines (which never see the views, so corruptions cannot change them)."""
-    from evaluation.compare import closed_loop_figures  # heavy: imported on use (keras)
-
     drive = {"max_time_s": plan.drive_seconds}
     conditions = plan.cl_conditions()
     out: dict = {"corrupted": {}, "baselines": {}}
