@@ -1,8 +1,12 @@
 """``python evaluate.py {replay,closed-loop,path,calibrate,compare,robustness}``: the command line.
 
-Only this module configures logging. User errors (a missing log, a MODEL that is
-not a model, an output folder that already holds results) end with one line
-naming what was expected and what was found, and exit status 2.
+One parser per subcommand, the option groups they share defined once. Only this
+module configures logging (:func:`core.cli.setup_logging`). The commands' bodies are
+:mod:`evaluation.commands`, imported once the command line is parsed (they load
+matplotlib and the report modules, which ``--help`` does not need). User errors (a
+missing log, a MODEL that is not a model, an output folder that already holds
+results) end with one logged line naming what was expected and what was found, and
+exit status 2 (:func:`core.cli.error_exit`).
 """
 
 from __future__ import annotations
@@ -11,10 +15,16 @@ import argparse
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
-from core.cli import setup_logging
+from core.cli import HelpFormatter, error_exit, setup_logging
+from evaluation.robustness.benchmark import (
+    CLOSED_LOOP_INTENSITIES,
+    DEFAULT_DRIVE_S,
+    DEFAULT_FRAMES,
+)
+from evaluation.robustness.corruptions import CORRUPTIONS
+from serving import RUNTIMES
 
 logger = logging.getLogger("evaluation")
 
@@ -46,21 +56,32 @@ def _count(minimum: int):
     return parse
 
 
-def _common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
-    if out:
-        p.add_argument("--out", required=True, type=Path, help="output folder (new or empty)")
-        p.add_argument(
-            "--overwrite",
-            action="store_true",
-            help="write into a non-empty --out, replacing same-named files",
-        )
+MODEL_HELP = "model file (.keras, .h5, .tflite, .onnx) or a training run folder"
+
+
+def _model_and_logs(p: argparse.ArgumentParser, model_help: str = MODEL_HELP) -> None:
+    p.add_argument("model", metavar="MODEL", help=model_help)
+    _logs(p)
+
+
+def _logs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("logs", nargs="+", metavar="LOG", help="driving_log.csv or its folder")
+
+
+def _output_options(p: argparse.ArgumentParser) -> None:
+    """``--out``, ``--overwrite`` and the log level: every command has them."""
+    p.add_argument("--out", required=True, type=Path, help="output folder (new or empty)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty --out, replacing same-named files",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
-def _runtime(p: argparse.ArgumentParser) -> None:
-    from serving import RUNTIMES
-
+def _runtime_options(p: argparse.ArgumentParser) -> None:
+    """How a model runs: every command that loads one has them."""
     p.add_argument(
         "--runtime",
         choices=RUNTIMES,
@@ -80,6 +101,7 @@ def _runtime(p: argparse.ArgumentParser) -> None:
 
 
 def _closed_loop_options(p: argparse.ArgumentParser) -> None:
+    """The closed loop's method: ``closed-loop`` and ``robustness`` have them."""
     p.add_argument(
         "--criterion",
         choices=("road", "nvidia"),
@@ -125,74 +147,57 @@ def _closed_loop_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def loop_config(args):
-    """The closed loop's :class:`LoopConfig` from parsed options (ValueError when
-    they make no sense)."""
-    from evaluation.closed_loop.loop import LoopConfig
-    from sim.calibrate import load_camera
-    from sim.camera import Camera
-
-    camera = load_camera(args.calibration) if args.calibration else Camera()
-    return LoopConfig(
-        criterion=args.criterion,
-        offset_limit_m=args.offset_limit,
-        heading_limit_deg=args.heading_limit,
-        latency_frames=args.latency,
-        camera=camera,
-    )
-
-
-def references(args, recordings, config):
-    """The closed loop's references of ``recordings`` as the closed-loop options ask
-    (``--path``, ``--car``, the criterion of ``config``)."""
-    from evaluation.closed_loop.run import build_references
-
-    return build_references(
-        recordings,
-        config.camera,
-        path=args.path,
-        car=args.car,
-        criterion=config.criterion,
-        progress=not args.quiet,
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evaluate.py",
         description="Evaluate steering models on recorded Udacity simulator logs.",
+        formatter_class=HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (
+        _add_replay,
+        _add_closed_loop,
+        _add_path,
+        _add_calibrate,
+        _add_compare,
+        _add_robustness,
+    ):
+        add(sub)
+    return parser
 
-    p = sub.add_parser(
+
+def _subparser(sub, name: str, **kwargs) -> argparse.ArgumentParser:
+    return sub.add_parser(name, formatter_class=HelpFormatter, **kwargs)
+
+
+def _add_replay(sub) -> None:
+    """``evaluate.py replay MODEL LOG...``: open loop, every frame."""
+    p = _subparser(
+        sub,
         "replay",
         help="open loop: the model against the human on every frame",
         description="Run MODEL over every centre frame of the logs; write "
         "per-frame predictions, metrics and plots.",
     )
-    p.add_argument(
-        "model",
-        metavar="MODEL",
-        help="model file (.keras, .h5, .tflite, .onnx) or a training run folder",
-    )
-    p.add_argument("logs", nargs="+", metavar="LOG", help="driving_log.csv or its folder")
+    _model_and_logs(p)
     p.add_argument("--worst", type=_count(0), default=12, help="frames in the worst-frame gallery")
-    _runtime(p)
-    _common(p)
+    _runtime_options(p)
+    _output_options(p)
 
-    p = sub.add_parser(
+
+def _add_closed_loop(sub) -> None:
+    """``evaluate.py closed-loop MODEL LOG...``: NVIDIA's closed loop."""
+    p = _subparser(
+        sub,
         "closed-loop",
         help="NVIDIA-style closed loop on the recorded path",
         description="Drive a virtual car along the path rebuilt from each log, "
         "steered by MODEL on synthesised views; count interventions.",
     )
-    p.add_argument(
-        "model",
-        metavar="MODEL",
-        help="model file (.keras, .h5, .tflite, .onnx) or run folder (with --via-server: "
-        "only a label)",
+    _model_and_logs(
+        p,
+        "model file (.keras, .h5, .tflite, .onnx) or run folder (with --via-server: only a label)",
     )
-    p.add_argument("logs", nargs="+", metavar="LOG", help="driving_log.csv or its folder")
     _closed_loop_options(p)
     p.add_argument(
         "--recovery-points",
@@ -216,21 +221,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="bias added to the replayed human steering baseline (default 0.02 = 0.5 deg)",
     )
     p.add_argument("--no-video", action="store_true", help="skip views.mp4")
-    _runtime(p)
-    _common(p)
+    _runtime_options(p)
+    _output_options(p)
 
-    p = sub.add_parser(
+
+def _add_path(sub) -> None:
+    """``evaluate.py path LOG...``: the references of the logs, checked."""
+    p = _subparser(
+        sub,
         "path",
         help="the reference path, car response and road edges of each log, checked",
         description="Build each log's reference as closed-loop does and check it: how "
         "well repeated laps overlay (path from the frames against path from the steering), "
         "the car's fitted response, the road width and the edges drawn on real frames.",
     )
-    p.add_argument("logs", nargs="+", metavar="LOG", help="driving_log.csv or its folder")
+    _logs(p)
     p.add_argument("--calibration", type=Path, help="calibration.json from `evaluate.py calibrate`")
-    _common(p)
+    _output_options(p)
 
-    p = sub.add_parser(
+
+def _add_calibrate(sub) -> None:
+    """``evaluate.py calibrate LOG``: camera constants against the side cameras."""
+    p = _subparser(
+        sub,
         "calibrate",
         help="check/fit camera constants with the side cameras",
         description="Warp centre frames by the side cameras' offsets and compare "
@@ -242,9 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pitch", type=_floats, default=None, help="pitches to try, degrees")
     p.add_argument("--height", type=_floats, default=None, help="camera heights to try, m")
     p.add_argument("--fov", type=_floats, default=None, help="vertical fields of view, degrees")
-    _common(p)
+    _output_options(p)
 
-    p = sub.add_parser(
+
+def _add_compare(sub) -> None:
+    """``evaluate.py compare RUN_OR_MODEL...``: models side by side."""
+    p = _subparser(
+        sub,
         "compare",
         help="models side by side: params, MACs, size, latency, error",
         description="Compare models or run folders; write report.md and figures.",
@@ -285,13 +302,58 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LABEL",
         help="the model mCE is normalised by (default the first)",
     )
-    _runtime(p)
-    _common(p)
+    _runtime_options(p)
+    _output_options(p)
 
-    from evaluation.robustness import benchmark
 
-    benchmark.add_parser(sub)
-    return parser
+def _add_robustness(sub) -> None:
+    """``evaluate.py robustness MODEL LOG...``: the model under image corruptions."""
+    p = _subparser(
+        sub,
+        "robustness",
+        help="the model under image corruptions (noise, blur, JPEG, light, weather)",
+        description="Corrupt the model's input frames (11 corruptions, intensities 1-5) and "
+        "measure the open-loop steering change and error, and closed-loop interventions on "
+        "the synthesised views; write robustness.md/.json, heat maps and corruptions.png.",
+    )
+    _model_and_logs(p)
+    names = ", ".join(CORRUPTIONS)
+    p.add_argument("--corruptions", default="all", help=f"comma list or all (default): {names}")
+    p.add_argument(
+        "--intensities", default="1,2,3,4,5", help="open-loop intensities 1-5 (default all)"
+    )
+    p.add_argument(
+        "--frames",
+        type=_count(0),
+        default=DEFAULT_FRAMES,
+        help=f"open loop: at most N evenly spaced frames per log (default {DEFAULT_FRAMES}; "
+        "0: every frame)",
+    )
+    p.add_argument("--closed-loop-corruptions", default=None, help="default: as --corruptions")
+    p.add_argument(
+        "--closed-loop-intensities",
+        default=",".join(map(str, CLOSED_LOOP_INTENSITIES)),
+        help="closed-loop intensities (default 1,3,5: a drive per corruption and intensity "
+        "costs seconds to minutes)",
+    )
+    p.add_argument("--no-closed-loop", action="store_true", help="open loop only")
+    p.add_argument(
+        "--drive-seconds",
+        type=float,
+        default=DEFAULT_DRIVE_S,
+        help=f"closed loop: drive the first S seconds of each stretch (default "
+        f"{DEFAULT_DRIVE_S:g}; 0: all of it)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="corruption seed (default 0)")
+    p.add_argument(
+        "--grid-frame",
+        type=_count(0),
+        default=None,
+        help="row of the first log shown in corruptions.png (default its middle frame)",
+    )
+    _closed_loop_options(p)
+    _runtime_options(p)
+    _output_options(p)
 
 
 def _configure_logging(args) -> None:
@@ -300,269 +362,16 @@ def _configure_logging(args) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _read_logs(paths):
-    from core.recordings import read_recordings
-
-    return read_recordings(paths)
-
-
-def cmd_replay(args) -> int:
-    from evaluation import replay
-    from evaluation.inference import load_predictor, resolve_model
-    from evaluation.outputs import prepare_out_dir
-
-    spec = resolve_model(args.model)
-    out = prepare_out_dir(args.out, overwrite=args.overwrite)
-    recordings = _read_logs(args.logs)
-    predictor = load_predictor(spec, args.runtime, args.threads)
-    result = replay.run_replay(predictor, recordings, label=spec.label, progress=not args.quiet)
-    summary = replay.summarise(result, spec, predictor.name)
-    replay.write_outputs(result, out, summary, worst=args.worst)
-    p = summary["pooled"]
-    logger.info(
-        "replay of %s: MAE %.4f, RMSE %.4f, r %.3f on %d frames; outputs in %s",
-        spec.label,
-        p["mae"],
-        p["rmse"],
-        p["correlation"],
-        p["n"],
-        out,
-    )
-    return 0
-
-
-def cmd_closed_loop(args) -> int:
-    from evaluation.closed_loop import report, run
-    from evaluation.closed_loop.policies import ModelPolicy, ServerPolicy, baseline_policies
-    from evaluation.inference import load_predictor, resolve_model
-    from evaluation.outputs import prepare_out_dir
-    from evaluation.plots import VideoWriter
-    from sim.calibrate import camera_dict
-
-    try:
-        config = loop_config(args)
-    except ValueError as exc:
-        logger.error("%s", exc)
-        return 2
-    spec = None if args.via_server else resolve_model(args.model)
-    out = prepare_out_dir(args.out, overwrite=args.overwrite)
-    recordings = _read_logs(args.logs)
-    refs = references(args, recordings, config)
-    if not refs:
-        logger.error("no log had a drivable stretch (car moving, regular frames, >= 3 s)")
-        return 2
-    if args.via_server:
-        policy = ServerPolicy(args.via_server, name=f"{Path(args.model).name} via drive server")
-        runtime = f"drive server at {args.via_server}"
-    else:
-        predictor = load_predictor(spec, args.runtime, args.threads)
-        policy = ModelPolicy(predictor, spec.label)
-        runtime = predictor.name
-    visuals = report.Visuals(
-        config.camera, video=None if args.no_video else VideoWriter(out / "views.mp4")
-    )
-    start = time.perf_counter()
-    try:
-        driven, trials = run.evaluate_recordings(
-            refs,
-            policy,
-            config,
-            recovery_points=args.recovery_points,
-            visuals=visuals,
-            progress=not args.quiet,
-        )
-    finally:
-        policy.close()
-    meta = {
-        "policy": policy.name,
-        "model_path": spec.path if spec else None,
-        "runtime": runtime,
-        "logs": [str(r.csv_path) for r in recordings],
-        "wall_s": time.perf_counter() - start,
-        "config": {
-            "criterion": config.criterion,
-            "criterion_text": config.describe(),
-            "offset_limit_m": config.offset_limit_m,
-            "heading_limit_deg": config.heading_limit_deg,
-            "latency_frames": config.latency_frames,
-            "path": args.path,
-            "car": args.car,
-            "calibration": args.calibration,
-            "camera": camera_dict(config.camera),
-        },
-        "references": {ref.name: ref.summary() for ref in refs},
-    }
-    if isinstance(policy, ServerPolicy) and policy.rtts:
-        import numpy as np
-
-        meta["server_rtt_ms"] = {
-            "p50": float(np.percentile(policy.rtts, 50) * 1e3),
-            "p99": float(np.percentile(policy.rtts, 99) * 1e3),
-        }
-    summary = run.summarise(driven, trials, meta)
-    summary["baselines"] = {}
-    for base in baseline_policies(args.baseline_bias):
-        d, t = run.evaluate_recordings(
-            refs, base, config, recovery_points=args.recovery_points, progress=not args.quiet
-        )
-        summary["baselines"][base.name] = run.summarise(d, t, {})
-    report.write_outputs(driven, summary, out, visuals, refs)
-    o = summary["overall"]
-    rec = o["recovery"]["success_share"]
-    logger.info(
-        "%s: %d interventions in %.0f s: autonomy %.1f%% (bounded %.1f%%), mean |offset| "
-        "%.2f m, recovery %s; outputs in %s",
-        policy.name,
-        o["interventions"],
-        o["elapsed_s"],
-        o["autonomy_percent"],
-        o["autonomy_bounded_percent"],
-        o["lateral_offset_m"]["mean"],
-        "n/a" if rec != rec else f"{100 * rec:.0f}%",
-        out,
-    )
-    for name, b in summary["baselines"].items():
-        logger.info(
-            "baseline %s: %d interventions, autonomy %.1f%%",
-            name,
-            b["overall"]["interventions"],
-            b["overall"]["autonomy_percent"],
-        )
-    return 0
-
-
-def cmd_calibrate(args) -> int:
-    from core.recordings import read_recording
-    from evaluation.calibration_report import write_outputs
-    from evaluation.outputs import prepare_out_dir
-    from sim import calibrate as cal
-
-    out = prepare_out_dir(args.out, overwrite=args.overwrite)
-    rec = read_recording(args.log)
-    result = cal.calibrate(
-        rec,
-        frames=args.frames,
-        search=not args.no_search,
-        pitches=args.pitch or cal.DEFAULT_PITCH,
-        heights=args.height or cal.DEFAULT_HEIGHT,
-        fovs=args.fov or cal.DEFAULT_FOV,
-        progress=not args.quiet,
-    )
-    path = write_outputs(result, out)
-    logger.info(
-        "side-camera check on %s: MAE no warp %.2f, default camera %.2f, best %.2f (%s); "
-        "use --calibration %s",
-        rec.name,
-        result["mae_no_warp"],
-        result["mae_default"],
-        result["mae_best"],
-        result["camera"],
-        path,
-    )
-    return 0
-
-
-def cmd_compare(args) -> int:
-    from core.runs import KERAS_SUFFIXES
-    from evaluation import compare
-    from evaluation.closed_loop.run import build_references
-    from evaluation.inference import resolve_model
-    from evaluation.outputs import prepare_out_dir
-    from sim.camera import Camera
-
-    # Keras models only: the table counts their parameters and MACs layer by layer.
-    specs = [resolve_model(m, KERAS_SUFFIXES) for m in args.models]
-    out = prepare_out_dir(args.out, overwrite=args.overwrite)
-    recordings = _read_logs(args.logs) if args.logs else []
-    refs = (
-        build_references(recordings, Camera(), criterion=args.criterion, progress=not args.quiet)
-        if recordings and not args.no_closed_loop
-        else []
-    )
-    rows = compare.compare_models(
-        specs,
-        recordings,
-        references=refs,
-        criterion=args.criterion,
-        recovery_points=args.recovery_points,
-        latency_runs=args.latency_runs,
-        runtime=args.runtime,
-        threads=args.threads,
-        progress=not args.quiet,
-    )
-    baselines = (
-        compare.baseline_figures(
-            refs,
-            criterion=args.criterion,
-            recovery_points=args.recovery_points,
-            progress=not args.quiet,
-        )
-        if refs
-        else None
-    )
-    robust = None
-    if args.robustness is not None:
-        from evaluation.robustness.benchmark import for_compare
-
-        labels = [r["label"] for r in rows]
-        robust = for_compare(args, specs, labels, recordings, refs, out)
-    compare.write_outputs(rows, [r.name for r in recordings], out, baselines, robust)
-    logger.info("comparison of %d models written to %s", len(rows), out / "report.md")
-    return 0
-
-
-def cmd_robustness(args) -> int:
-    from evaluation.robustness import benchmark
-
-    return benchmark.cmd(args)
-
-
-def cmd_path(args) -> int:
-    from evaluation.closed_loop import path_report
-    from evaluation.outputs import prepare_out_dir
-    from sim.calibrate import load_camera
-    from sim.camera import Camera
-
-    camera = load_camera(args.calibration) if args.calibration else Camera()
-    out = prepare_out_dir(args.out, overwrite=args.overwrite)
-    recordings = _read_logs(args.logs)
-    path_report.run(recordings, camera, out, progress=not args.quiet)
-    logger.info("reference checks written to %s", out / "reference.md")
-    return 0
-
-
-COMMANDS = {
-    "replay": cmd_replay,
-    "path": cmd_path,
-    "closed-loop": cmd_closed_loop,
-    "calibrate": cmd_calibrate,
-    "compare": cmd_compare,
-    "robustness": cmd_robustness,
-}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args)
-    from core.recordings import ImageError, RecordingError
-    from core.runs import ModelLoadError
-    from evaluation.outputs import OutputFolderError
-    from evaluation.robustness.report import RobustnessReportError
-    from sim.calibrate import CalibrationError
+    # heavy: imported on use (matplotlib, through the report modules)
+    from evaluation import commands
 
     try:
-        return COMMANDS[args.command](args)
-    except (
-        ModelLoadError,
-        OutputFolderError,
-        RecordingError,
-        ImageError,
-        CalibrationError,
-        ConnectionError,
-        RobustnessReportError,
-    ) as exc:
-        logger.error("%s", exc)
-        return 2
+        return commands.COMMANDS[args.command](args)
+    except commands.EXPECTED_ERRORS as exc:
+        return error_exit(exc, logger)
     except KeyboardInterrupt:
         logger.error("interrupted")
         return 130

@@ -1,19 +1,19 @@
 """``evaluate.py compare``: models side by side (the seeds' slimming table, measured).
 
 For every model: parameters (trainable/total), multiply-accumulates per frame
-(:mod:`models.macs`, with a per-layer profile), file sizes (``.h5`` without and
-with Adam optimizer state, ``.keras``; re-saved so every model is measured the same
-way), CPU latency per frame at batch 1 on the fastest path the drive server has
-(:func:`serving.load`: LiteRT, else a compiled Keras call), the
+(:mod:`models.macs`, with a per-layer profile, :func:`profile_markdown`), file sizes
+(``.h5`` without and with Adam optimizer state, ``.keras``; re-saved so every model
+is measured the same way), CPU latency per frame at batch 1 on the fastest path the
+drive server has (:func:`serving.load`: LiteRT, else a compiled Keras call), the
 run's validation MSE, open-loop replay MAE and closed-loop autonomy on the given
-logs. Writes ``report.md``, ``compare.json``, ``profiles.md`` and bar charts plus
-an accuracy-vs-MACs scatter.
+logs. The report (``report.md``, ``compare.json``, ``profiles.md``, bar charts and
+scatters against MACs): :mod:`evaluation.compare_report`.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -21,9 +21,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from evaluation import plots
+from core.recordings import decode_images
+from evaluation.closed_loop.loop import LoopConfig
+from evaluation.closed_loop.policies import ModelPolicy, baseline_policies
+from evaluation.closed_loop.run import closed_loop_figures
 from evaluation.inference import ModelSpec, load_predictor
-from evaluation.outputs import markdown_table, write_json
+from evaluation.outputs import markdown_table
+from evaluation.replay import run_replay
+from serving import probe_frames
 
 if TYPE_CHECKING:
     from models.macs import LayerRow
@@ -43,7 +48,7 @@ def file_sizes(model) -> dict[str, int]:
     your model as an HDF5 file ... legacy" through absl on each ``.h5`` save; here the
     ``.h5`` sizes are what was asked for, so that notice is held back.
     """
-    import keras
+    import keras  # heavy: imported on use
 
     absl_logger = logging.getLogger("absl")
     level = absl_logger.level
@@ -88,8 +93,6 @@ def _val_mse(spec: ModelSpec) -> float | None:
         return float(value)
     hist = spec.run_dir / "history.csv" if spec.run_dir else None
     if hist is not None and hist.is_file():
-        import csv
-
         with hist.open(newline="") as fh:
             rows = list(csv.DictReader(fh))
         vals = [float(r["val_loss"]) for r in rows if r.get("val_loss") not in (None, "")]
@@ -109,22 +112,11 @@ def compare_models(
     threads: int | None = 2,
     progress: bool = True,
 ) -> list[dict]:
-    # heavy: imported on use (the models package loads keras)
-    import models
-    from core.recordings import decode_images
-    from evaluation.closed_loop.loop import LoopConfig
-    from evaluation.closed_loop.policies import ModelPolicy
-    from evaluation.closed_loop.run import closed_loop_figures
-    from evaluation.replay import run_replay
-    from models.macs import profile
-    from serving import probe_frames
+    """One row per model (module docstring): its build from :func:`model_figures`,
+    then latency, replay and closed loop as measured through ``runtime``."""
+    import models  # heavy: imported on use (the models package loads keras)
 
-    if recordings:
-        r0 = recordings[0]
-        pick = np.linspace(0, len(r0) - 1, min(32, len(r0))).astype(int)
-        lat_frames = decode_images(r0.centre_paths[pick], progress=False)
-    else:
-        lat_frames = probe_frames(32)
+    lat_frames = _latency_frames(recordings)
     config = LoopConfig(criterion=criterion)
     refs = references or []
     used = set()
@@ -134,38 +126,7 @@ def compare_models(
         used.add(label)
         logger.info("comparing %s (%s)", label, spec.path)
         model = models.load_model(spec.path)
-        counts = models.parameter_counts(model)
-        rows = profile(model)
-        row: dict = {
-            "label": label,
-            "path": spec.path,
-            "arch": spec.arch or model.name,
-            "params_trainable": counts["trainable"],
-            "params_total": counts["total"],
-            "macs": sum(r.macs for r in rows),
-            "profile": [
-                {
-                    "layer": r.name,
-                    "type": r.type,
-                    "output": r.output_shape[1:],
-                    "params": r.params,
-                    "macs": r.macs,
-                    "counted": r.counted,
-                }
-                for r in rows
-            ],
-            "size_bytes": file_sizes(model),
-            "stored_files": {
-                p.name: p.stat().st_size
-                for p in (
-                    [spec.run_dir / "model.h5", spec.run_dir / "model.keras"]
-                    if spec.run_dir
-                    else [spec.path]
-                )
-                if p.is_file()
-            },
-            "val_mse": _val_mse(spec),
-        }
+        row = {"label": label, **model_figures(spec, model)}
         predictor = load_predictor(spec, runtime, threads)
         row["runtime"] = predictor.name
         row["latency"] = latency(predictor, lat_frames, latency_runs)
@@ -186,29 +147,60 @@ def compare_models(
     return out
 
 
+def _latency_frames(recordings: list) -> np.ndarray:
+    """Up to 32 frames spread over the first recording (the probe frames without one)."""
+    if not recordings:
+        return probe_frames(32)
+    r0 = recordings[0]
+    pick = np.linspace(0, len(r0) - 1, min(32, len(r0))).astype(int)
+    return decode_images(r0.centre_paths[pick], progress=False)
+
+
+def model_figures(spec: ModelSpec, model) -> dict:
+    """What the model's build says: parameters, MACs and the per-layer profile, file
+    sizes re-saved and as stored, the run's validation MSE."""
+    # heavy: imported on use (the models package loads keras)
+    from models import parameter_counts
+    from models.macs import profile
+
+    counts = parameter_counts(model)
+    rows = profile(model)
+    stored = [spec.path]
+    if spec.run_dir:
+        stored = [spec.run_dir / "model.h5", spec.run_dir / "model.keras"]
+    return {
+        "path": spec.path,
+        "arch": spec.arch or model.name,
+        "params_trainable": counts["trainable"],
+        "params_total": counts["total"],
+        "macs": sum(r.macs for r in rows),
+        "profile": [
+            {
+                "layer": r.name,
+                "type": r.type,
+                "output": r.output_shape[1:],
+                "params": r.params,
+                "macs": r.macs,
+                "counted": r.counted,
+            }
+            for r in rows
+        ],
+        "size_bytes": file_sizes(model),
+        "stored_files": {p.name: p.stat().st_size for p in stored if p.is_file()},
+        "val_mse": _val_mse(spec),
+    }
+
+
 def baseline_figures(
     references: list, *, criterion: str = "road", recovery_points: int = 0, progress: bool = True
 ) -> dict[str, dict]:
     """The blind baselines' closed-loop figures on the same references (steering
     straight and the replayed human + 0.02), for the report's baseline rows."""
-    from evaluation.closed_loop.loop import LoopConfig
-    from evaluation.closed_loop.policies import baseline_policies
-    from evaluation.closed_loop.run import closed_loop_figures
-
     config = LoopConfig(criterion=criterion)
     return {
         p.name: closed_loop_figures(references, p, config, recovery_points, progress)
         for p in baseline_policies()
     }
-
-
-def _get(row: dict, *keys):
-    v = row
-    for k in keys:
-        if not isinstance(v, dict) or k not in v:
-            return None
-        v = v[k]
-    return v
 
 
 def profile_markdown(rows: list[LayerRow], title: str = "") -> str:
@@ -230,191 +222,4 @@ def profile_markdown(rows: list[LayerRow], title: str = "") -> str:
     return head + markdown_table(["layer", "type", "output", "params", "MACs", "share"], body)
 
 
-def report_markdown(rows: list[dict], logs: list[str], baselines: dict | None = None) -> str:
-    header = [
-        "model",
-        "arch",
-        "params (trainable / total)",
-        "MACs / frame",
-        ".h5 no opt (KB)",
-        ".h5 + Adam (KB)",
-        ".keras (KB)",
-        "latency p50 / p99 (ms)",
-        "runtime",
-        "val MSE",
-        "replay MAE",
-        "autonomy (%)",
-        "bounded (%)",
-        "interventions",
-    ]
-    body = []
-    for r in rows:
-        lat = r["latency"]
-        body.append(
-            [
-                r["label"],
-                r["arch"],
-                f"{r['params_trainable']:,} / {r['params_total']:,}",
-                r["macs"],
-                r["size_bytes"]["h5_no_optimizer"] // 1024,
-                r["size_bytes"]["h5_with_optimizer"] // 1024,
-                r["size_bytes"]["keras"] // 1024,
-                f"{lat['p50_ms']:.2f} / {lat['p99_ms']:.2f}",
-                r["runtime"],
-                r["val_mse"],
-                _get(r, "replay", "mae"),
-                _get(r, "closed_loop", "autonomy_percent"),
-                _get(r, "closed_loop", "autonomy_bounded_percent"),
-                _get(r, "closed_loop", "interventions"),
-            ]
-        )
-    text = ["# Model comparison\n"]
-    text.append(
-        "Logs: " + (", ".join(logs) if logs else "none (replay and closed loop skipped)") + ". "
-        "Latency: batch 1 on this machine's CPU through the drive server's fastest runtime. "
-        "MACs: multiply-accumulates per frame, conventions in models/macs.py. Sizes: the "
-        "model re-saved (.keras and .h5 without optimizer; .h5 with Adam moments).\n"
-    )
-    text.append(markdown_table(header, body))
-    if baselines:
-        text.append(
-            "\nClosed loop beside the blind baselines (the same logs, criterion and car; a "
-            "model that does not beat steering straight clearly does not drive):\n"
-        )
-        keys = ("interventions", "autonomy_percent", "autonomy_bounded_percent",
-                "interventions_per_km", "recovered_share")  # fmt: skip
-        text.append(
-            markdown_table(
-                ["policy", *keys],
-                [[r["label"], *[_get(r, "closed_loop", k) for k in keys]] for r in rows]
-                + [[name, *[b.get(k) for k in keys]] for name, b in baselines.items()],
-            )
-        )
-    text.append("\nPer-layer profiles: profiles.md. Figures: bar_*.png, scatter_*.png.\n")
-    return "\n".join(text)
-
-
-def write_outputs(
-    rows: list[dict],
-    logs: list[str],
-    out: Path,
-    baselines: dict | None = None,
-    robustness: tuple[list[dict], str] | None = None,
-) -> None:
-    """Everything ``compare`` writes; ``robustness`` is
-    :func:`evaluation.robustness.benchmark.for_compare`'s (rows, baseline label)."""
-    data = {"logs": logs, "models": rows, "baselines": baselines}
-    text = report_markdown(rows, logs, baselines)
-    if robustness:
-        text += _robustness_outputs(data, *robustness, out)
-    write_json(out / "compare.json", data)
-    (out / "report.md").write_text(text, encoding="utf-8")
-    from models.macs import LayerRow  # heavy: imported on use (the models package loads keras)
-
-    prof = []
-    for r in rows:
-        lr = [
-            LayerRow(
-                p["layer"], p["type"], (None, *p["output"]), p["params"], p["macs"], p["counted"]
-            )
-            for p in r["profile"]
-        ]
-        prof.append(profile_markdown(lr, f"{r['label']} ({r['arch']})"))
-    (out / "profiles.md").write_text("# Per-layer profiles\n\n" + "\n".join(prof), encoding="utf-8")
-
-    labels = [r["label"] for r in rows]
-    plots.bar_chart(
-        labels,
-        [r["params_total"] for r in rows],
-        out / "bar_params.png",
-        ylabel="parameters",
-        title="parameters (total)",
-    )
-    plots.bar_chart(
-        labels,
-        [r["macs"] / 1e6 for r in rows],
-        out / "bar_macs.png",
-        ylabel="million MACs / frame",
-        title="multiply-accumulates per frame",
-    )
-    plots.bar_chart(
-        labels,
-        [r["size_bytes"]["h5_no_optimizer"] / 1024 for r in rows],
-        out / "bar_size.png",
-        ylabel="KB",
-        title=".h5 file size (no optimizer)",
-    )
-    plots.bar_chart(
-        labels,
-        [r["latency"]["p50_ms"] for r in rows],
-        out / "bar_latency.png",
-        ylabel="ms",
-        title="CPU latency per frame, batch 1 (p50)",
-    )
-    err = [_get(r, "replay", "mae") for r in rows]
-    err_label = "replay MAE"
-    if all(e is None for e in err):
-        err = [r["val_mse"] for r in rows]
-        err_label = "validation MSE"
-    plots.bar_chart(
-        labels,
-        [math.nan if e is None else e for e in err],
-        out / "bar_error.png",
-        ylabel=err_label,
-        title=err_label,
-    )
-    plots.scatter(
-        labels,
-        [r["macs"] for r in rows],
-        [math.nan if e is None else e for e in err],
-        out / "scatter_error_vs_macs.png",
-        xlabel="MACs per frame",
-        ylabel=err_label,
-        title=f"{err_label} vs MACs",
-    )
-    auto = [_get(r, "closed_loop", "autonomy_bounded_percent") for r in rows]
-    if any(a is not None for a in auto):
-        plots.bar_chart(
-            labels,
-            [math.nan if a is None else a for a in auto],
-            out / "bar_autonomy.png",
-            ylabel="%",
-            title="closed-loop autonomy (bounded)",
-        )
-        plots.scatter(
-            labels,
-            [r["macs"] for r in rows],
-            [math.nan if a is None else a for a in auto],
-            out / "scatter_autonomy_vs_macs.png",
-            xlabel="MACs per frame",
-            ylabel="autonomy, bounded (%)",
-            title="autonomy vs MACs",
-        )
-
-
-def _robustness_outputs(data: dict, rows: list[dict], baseline: str, out: Path) -> str:
-    """The robustness comparison into ``data`` and two bar charts; its markdown."""
-    from evaluation.robustness.report import comparison_markdown
-
-    data["robustness"] = {"baseline": baseline, "models": rows}
-    labels = [r["label"] for r in rows]
-    plots.bar_chart(
-        labels,
-        [r["mce"] for r in rows],
-        out / "bar_mce.png",
-        ylabel=f"mCE (1 = {baseline})",
-        title="mean corruption error, open loop",
-    )
-    auto = [_get(r, "closed_loop", "mean_autonomy_bounded_percent") for r in rows]
-    if any(a is not None for a in auto):
-        plots.bar_chart(
-            labels,
-            [math.nan if a is None else a for a in auto],
-            out / "bar_autonomy_corrupted.png",
-            ylabel="%",
-            title="closed-loop autonomy under corruption (bounded, mean)",
-        )
-    return comparison_markdown(rows, baseline)
-
-
-__all__ = ["compare_models", "file_sizes", "latency", "report_markdown", "write_outputs"]
+__all__ = ["baseline_figures", "compare_models", "file_sizes", "latency", "profile_markdown"]

@@ -12,7 +12,8 @@ Every corruption of :mod:`evaluation.robustness.corruptions` at each intensity i
 
 Frames are corrupted with ``seed`` and their row in the recording, so a frame looks
 the same at every intensity but stronger, and the same in both loops. Reports:
-:mod:`evaluation.robustness.report`.
+:mod:`evaluation.robustness.report`; the command's options and body:
+:mod:`evaluation.cli`, :func:`evaluation.commands.cmd_robustness`.
 """
 
 from __future__ import annotations
@@ -26,17 +27,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.recordings import decode_images, load_image
-from evaluation import cli
-from evaluation.closed_loop.loop import LoopConfig
+from core.recordings import decode_images
 from evaluation.closed_loop.policies import ModelPolicy, baseline_policies
 from evaluation.closed_loop.run import closed_loop_figures
-from evaluation.inference import CHUNK_FRAMES, load_predictor, resolve_model
-from evaluation.outputs import prepare_out_dir
+from evaluation.inference import CHUNK_FRAMES
 from evaluation.robustness.corruptions import (
     CORRUPTIONS,
     INTENSITIES,
-    CorruptionError,
     corrupt,
     corrupt_batch,
     parse_intensities,
@@ -241,63 +238,6 @@ def run(spec, predictor, recordings, references, config, plan: Plan, *, progress
     return result
 
 
-# ---------------------------------------------------------------------- command line
-
-
-def add_parser(sub) -> None:
-    """``evaluate.py robustness MODEL LOG...``."""
-    p = sub.add_parser(
-        "robustness",
-        help="the model under image corruptions (noise, blur, JPEG, light, weather)",
-        description="Corrupt the model's input frames (11 corruptions, intensities 1-5) and "
-        "measure the open-loop steering change and error, and closed-loop interventions on "
-        "the synthesised views; write robustness.md/.json, heat maps and corruptions.png.",
-    )
-    p.add_argument(
-        "model",
-        metavar="MODEL",
-        help="model file (.keras, .h5, .tflite, .onnx) or a training run folder",
-    )
-    p.add_argument("logs", nargs="+", metavar="LOG", help="driving_log.csv or its folder")
-    names = ", ".join(CORRUPTIONS)
-    p.add_argument("--corruptions", default="all", help=f"comma list or all (default): {names}")
-    p.add_argument(
-        "--intensities", default="1,2,3,4,5", help="open-loop intensities 1-5 (default all)"
-    )
-    p.add_argument(
-        "--frames",
-        type=cli._count(0),
-        default=DEFAULT_FRAMES,
-        help=f"open loop: at most N evenly spaced frames per log (default {DEFAULT_FRAMES}; "
-        "0: every frame)",
-    )
-    p.add_argument("--closed-loop-corruptions", default=None, help="default: as --corruptions")
-    p.add_argument(
-        "--closed-loop-intensities",
-        default=",".join(map(str, CLOSED_LOOP_INTENSITIES)),
-        help="closed-loop intensities (default 1,3,5: a drive per corruption and intensity "
-        "costs seconds to minutes)",
-    )
-    p.add_argument("--no-closed-loop", action="store_true", help="open loop only")
-    p.add_argument(
-        "--drive-seconds",
-        type=float,
-        default=DEFAULT_DRIVE_S,
-        help=f"closed loop: drive the first S seconds of each stretch (default "
-        f"{DEFAULT_DRIVE_S:g}; 0: all of it)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="corruption seed (default 0)")
-    p.add_argument(
-        "--grid-frame",
-        type=cli._count(0),
-        default=None,
-        help="row of the first log shown in corruptions.png (default its middle frame)",
-    )
-    cli._closed_loop_options(p)
-    cli._runtime(p)
-    cli._common(p)
-
-
 def plan_from_args(args) -> Plan:
     """The :class:`Plan` of parsed options (CorruptionError, ValueError when wrong)."""
     corruptions = parse_names(args.corruptions)
@@ -317,94 +257,3 @@ def plan_from_args(args) -> Plan:
         drive_seconds=args.drive_seconds or None,
         seed=args.seed,
     )
-
-
-def cmd(args) -> int:
-    from evaluation.robustness.report import write_outputs  # heavy: imported on use (matplotlib)
-
-    start = time.perf_counter()
-    try:
-        plan = plan_from_args(args)
-        config = cli.loop_config(args)
-    except (CorruptionError, ValueError) as exc:
-        logger.error("%s", exc)
-        return 2
-    spec = resolve_model(args.model)
-    recordings = cli._read_logs(args.logs)
-    first = recordings[0]
-    key = len(first) // 2 if args.grid_frame is None else args.grid_frame
-    if key >= len(first):
-        logger.error("--grid-frame %d: %s has rows 0-%d", key, first.name, len(first) - 1)
-        return 2
-    out = prepare_out_dir(args.out, overwrite=args.overwrite)
-    refs = []
-    if plan.cl_conditions():
-        refs = cli.references(args, recordings, config)
-        if not refs:
-            logger.warning("no log had a drivable stretch: the closed loop is skipped")
-    predictor = load_predictor(spec, args.runtime, args.threads)
-    result = run(spec, predictor, recordings, refs, config, plan, progress=not args.quiet)
-    result["timing"]["total_s"] = time.perf_counter() - start
-    write_outputs(result, out, load_image(first.centre_paths[key]), key)
-    s = result["summary"]
-    logger.info(
-        "%s: open-loop shift %.4f, MAE %.4f (clean %.4f)%s; %.0f s; report in %s",
-        spec.label,
-        s["mean_shift"],
-        s["mean_mae"],
-        s["clean_mae"],
-        ""
-        if "closed_loop" not in s
-        else f"; closed-loop autonomy {s['closed_loop']['clean_autonomy_percent']:.1f}% clean, "
-        f"{s['closed_loop']['mean_autonomy_percent']:.1f}% corrupted (mean)",
-        result["timing"]["total_s"],
-        out / "robustness.md",
-    )
-    return 0
-
-
-def for_compare(args, specs, labels, recordings, references, out) -> tuple[list[dict], str]:
-    """``evaluate.py compare --robustness [DIR...]``: each model's report read from its
-    folder (in the order of the models) or, with no folders, measured here with the
-    default plan on ``--logs`` (reports in ``out/robustness_<label>``)."""
-    from evaluation.robustness.report import (  # heavy: imported on use (matplotlib)
-        RobustnessReportError,
-        comparison,
-        load_report,
-        write_outputs,
-    )
-
-    if args.robustness:
-        if len(args.robustness) != len(specs):
-            raise RobustnessReportError(
-                f"--robustness got {len(args.robustness)} folders for {len(specs)} models; "
-                "give one report folder per model, in the same order, or none to measure"
-            )
-        reports = [load_report(d) for d in args.robustness]
-        for spec, rep, d in zip(specs, reports, args.robustness, strict=True):
-            if Path(rep["model_path"]).resolve() != spec.path.resolve():
-                raise RobustnessReportError(
-                    f"--robustness {d} is the report of {rep['model_path']}, not of {spec.path}"
-                )
-    else:
-        if not recordings:
-            raise RobustnessReportError("--robustness without report folders needs --logs")
-        plan = Plan(closed_loop=bool(references))
-        config = LoopConfig(criterion=args.criterion)
-        reports = []
-        for spec, label in zip(specs, labels, strict=True):
-            predictor = load_predictor(spec, args.runtime, args.threads)
-            rep = run(
-                spec, predictor, recordings, references, config, plan, progress=not args.quiet
-            )
-            rep["timing"]["total_s"] = sum(rep["timing"].values())
-            folder = out / f"robustness_{label}"
-            folder.mkdir(exist_ok=True)
-            write_outputs(rep, folder, None)
-            reports.append(rep)
-    base = args.robustness_baseline or labels[0]
-    if base not in labels:
-        raise RobustnessReportError(
-            f"--robustness-baseline {base!r} is not one of the models: {', '.join(labels)}"
-        )
-    return comparison(reports, list(labels), labels.index(base)), base
