@@ -16,10 +16,9 @@ can be rendered, so both halves of the method can be checked against ground trut
    method is sound when it ranks the policies as the truth does and the road
    follower scores clearly better than both baselines.
 
-The road follower (:class:`RoadFollower`) is a transparent vision policy for this
-road only: it finds the grey asphalt in rows 5-25 m ahead, back-projects its centre
-to the ground with the camera model and steers there by pure pursuit. ``--model``
-adds a trained Keras model as a further policy.
+The road follower, the clean drive and the rendered truth:
+:mod:`evaluation.closed_loop.demo_scenario`. ``--model`` adds a trained Keras model
+as a further policy. Outputs: :mod:`evaluation.closed_loop.demo_report`.
 """
 
 from __future__ import annotations
@@ -28,16 +27,23 @@ import argparse
 import logging
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from core.cli import setup_logging
+from core.cli import HelpFormatter, error_exit, setup_logging
 from core.recordings import read_recording
-from evaluation import plots
-from evaluation.closed_loop.kinematics import ReferencePath, build_path, to_local, wrap_angle
+from core.runs import ModelLoadError
+from evaluation.closed_loop import demo_report
+from evaluation.closed_loop.demo_scenario import (
+    CleanDrive,
+    RenderedViews,
+    RoadFollower,
+    clean_drive,
+    path_error,
+    true_edges,
+)
 from evaluation.closed_loop.loop import LoopConfig, run_cars
 from evaluation.closed_loop.policies import (
     ConstantPolicy,
@@ -53,179 +59,25 @@ from evaluation.closed_loop.run import evaluate_recordings
 from evaluation.closed_loop.scores import score
 from evaluation.closed_loop.views import SynthesizedViews
 from evaluation.inference import load_predictor, resolve_model
-from evaluation.outputs import markdown_table, prepare_out_dir, write_json
+from evaluation.outputs import OutputFolderError, prepare_out_dir
 from sim.camera import (
-    MPH_PER_MPS,
-    ROOT_AHEAD_OF_REAR_AXLE_M,
     Camera,
     camera_offset_for_car_pose,
-    curvature_to_steering,
     first_ground_row,
     synthesize_view,
 )
 from sim.demo_recording import write_demo_recording
 from sim.driver import drive_demo
 from sim.render import render_view
-from sim.track import Track, make_track
+from sim.track import make_track
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("evaluation.closed_loop.demo_check")
 
 OFFSETS_M = (0.25, 0.5, 1.0, 1.5)
 YAWS_DEG = (0.0, 2.0, 5.0)
 
 
-# ------------------------------------------------------------------ road follower
-class RoadFollower(Policy):
-    """Pure pursuit on the asphalt seen in the image (demo road only).
-
-    Asphalt and its white lines are grey (channel spread < 28) and neither black
-    (no-source pixels of a synthesised view) nor haze-bright; grass, dirt and the
-    yellow centre dashes are coloured. In each of a band of rows the grey run around
-    the image centre is taken (gaps up to 12 px, the dashes, bridged); runs that
-    touch the image border are unreliable and skipped. The run centres are
-    back-projected to the ground, a line x(z) is fitted and the car steers by pure
-    pursuit to its point ``lookahead_m`` ahead of the rear axle.
-    """
-
-    name = "road follower (vision)"
-
-    def __init__(self, camera: Camera | None = None, lookahead_m: float = 10.0):
-        self.camera = camera or Camera()
-        self.lookahead_m = lookahead_m
-        lo = max(first_ground_row(self.camera) + 8, 0)
-        self.rows = np.arange(lo, min(lo + 40, self.camera.height - 30), 2)
-
-    def steer(self, view: np.ndarray) -> float:
-        band = view[self.rows].astype(np.int16)
-        spread = band.max(axis=2) - band.min(axis=2)
-        mean = band.mean(axis=2)
-        grey = (spread < 28) & (mean > 30) & (mean < 200)
-        w = view.shape[1]
-        pts = []
-        for r, row in zip(self.rows, grey, strict=True):
-            run = _run_around(row, w // 2, gap=12)
-            if run is None:
-                continue
-            left, right = run
-            if left <= 0 or right >= w - 1 or right - left < 6:
-                continue
-            pts.append(((left + right + 1) / 2.0, r + 0.5))
-        if len(pts) < 3:
-            return 0.0
-        ground = self.camera.pixel_to_ground(np.array(pts))
-        ground = ground[np.isfinite(ground).all(axis=1)]
-        if len(ground) < 3:
-            return 0.0
-        slope, icpt = np.polyfit(ground[:, 1], ground[:, 0], 1)
-        z = self.lookahead_m
-        x = slope * z + icpt
-        return float(curvature_to_steering(2.0 * x / (x * x + z * z)))
-
-    def __call__(self, views, ctx):
-        return np.array([self.steer(v) for v in views])
-
-
-def _run_around(row: np.ndarray, centre: int, gap: int) -> tuple[int, int] | None:
-    """[left, right] of the True run nearest ``centre``, bridging gaps up to ``gap``."""
-    idx = np.flatnonzero(row)
-    if not idx.size:
-        return None
-    j = int(np.argmin(np.abs(idx - centre)))
-    lo = hi = j
-    while lo > 0 and idx[lo] - idx[lo - 1] <= gap:
-        lo -= 1
-    while hi < idx.size - 1 and idx[hi + 1] - idx[hi] <= gap:
-        hi += 1
-    return int(idx[lo]), int(idx[hi])
-
-
-# ----------------------------------------------------------------- clean recording
-@dataclass
-class CleanDrive:
-    """A car driven exactly along the centreline, with what a recording would hold."""
-
-    track: Track
-    s: np.ndarray  # arc length of the rear axle of each frame
-    poses: np.ndarray  # (n, 3) world x, y, heading
-    path: ReferencePath  # rebuilt from the recorded speed, steering and times
-    frames: np.ndarray  # rendered centre views (n, 160, 320, 3)
-
-
-def clean_drive(seed: int, n_frames: int, camera: Camera, progress: bool = True) -> CleanDrive:
-    """Frames every 60-74 ms (like the simulator) at 8-12 m/s along the centreline;
-    recorded steering = the road's curvature at the frame (what a perfect driver
-    holds), speed in mph and time stamps as a recording stores them."""
-    rng = np.random.default_rng([seed, 7])
-    track = make_track(seed, length_m=0.9 * n_frames + 400.0)
-    dt = rng.integers(60, 75, size=n_frames - 1) / 1000.0
-    t = np.concatenate([[0.0], np.cumsum(dt)])
-    speed = 10.0 + 2.0 * np.sin(0.15 * t + rng.uniform(0, 6.28))  # m/s
-    s = 20.0 + np.concatenate([[0.0], np.cumsum(0.5 * (speed[1:] + speed[:-1]) * dt)])
-    idx = np.round(s / track.ds).astype(int)
-    steering = curvature_to_steering(track.curvature[idx])
-    # The recording stores mph with float32 precision; the path is rebuilt from that.
-    speed_rec = (speed * MPH_PER_MPS).astype(np.float32) / MPH_PER_MPS
-    path = build_path(np.arange(n_frames), t, speed_rec, steering)
-    poses = np.array([track.pose_at(float(si)) for si in s])
-    frames = np.empty((n_frames, camera.height, camera.width, 3), dtype=np.uint8)
-    for i in tqdm(range(n_frames), desc="rendering demo drive", disable=not progress):
-        frames[i] = render_view(track, *poses[i], camera, s_hint=float(s[i]))
-    return CleanDrive(track, s, poses, path, frames)
-
-
-class RenderedViews:
-    """Ground truth: the rendered view of the displaced car. The car's pose relative
-    to reference frame ``base`` is applied to that frame's true world pose."""
-
-    def __init__(self, drive: CleanDrive, camera: Camera):
-        self.drive = drive
-        self.camera = camera
-
-    def __call__(self, base: int, right: float, forward: float, yaw: float):
-        x, y, h = self.drive.poses[base]
-        wx = x + forward * math.cos(h) + right * math.sin(h)
-        wy = y + forward * math.sin(h) - right * math.cos(h)
-        view = render_view(
-            self.drive.track, wx, wy, h - yaw, self.camera, s_hint=float(self.drive.s[base])
-        )
-        return view, np.ones(view.shape[:2], dtype=bool)
-
-
 # ------------------------------------------------------------ reference check
-def path_error(path: ReferencePath, x: np.ndarray, y: np.ndarray, heading: np.ndarray) -> dict:
-    """How far a path's shape is from the truth over 30 m: for every 5th frame, the
-    poses of the frames up to 30 m ahead are expressed relative to that frame, in
-    the estimate and in the truth (``x``, ``y``, ``heading`` of the same frames);
-    RMS, p95 and max of the position differences in metres."""
-    errs = []
-    for i in range(0, len(path), 5):
-        js = np.flatnonzero((path.s >= path.s[i]) & (path.s <= path.s[i] + 30.0))
-        ex, ez = to_local(path.x[i], path.y[i], path.heading[i], path.x[js], path.y[js])
-        tx, tz = to_local(x[i], y[i], heading[i], x[js], y[js])
-        errs.append(np.hypot(ex - tx, ez - tz))
-    e = np.concatenate(errs)
-    return {
-        "rms_m": float(np.sqrt(np.mean(e**2))),
-        "p95_m": float(np.percentile(e, 95)),
-        "max_m": float(e.max()),
-    }
-
-
-def true_edges(track: Track, x, y, heading, s_hint) -> tuple:
-    """The road's true edges measured from the path's root along the path's normal,
-    as :class:`evaluation.closed_loop.road.RoadEdges` holds them (``x``, ``y``, ``heading``: the
-    true rear-axle poses of the path's frames; ``s_hint`` their arc lengths)."""
-    rx = x + ROOT_AHEAD_OF_REAR_AXLE_M * np.cos(heading)
-    ry = y + ROOT_AHEAD_OF_REAR_AXLE_M * np.sin(heading)
-    hints = np.asarray(s_hint, dtype=np.float64)
-    sd = np.array(
-        [track.locate(a, b, s_hint=float(h)) for a, b, h in zip(rx, ry, hints, strict=True)]
-    )
-    road_heading = np.interp(sd[:, 0], np.arange(track.heading.size) * track.ds, track.heading)
-    cos = np.cos(wrap_angle(road_heading - heading))
-    return (-track.half_width_m - sd[:, 1]) / cos, (track.half_width_m - sd[:, 1]) / cos
-
-
 def reference_check(
     seed: int,
     n_frames: int,
@@ -408,152 +260,25 @@ def closed_loop_check(
     return out
 
 
-def report(synth_rows: list[dict], loop: dict, meta: dict) -> str:
-    lines = ["# Closed-loop method checked on the procedural demo road\n"]
-    lines.append(
-        f"View synthesis: {meta['poses']} poses on a demo road (seed {meta['seed'] + 100}); "
-        "grey-level mean absolute error (0-255) of the synthesised view against the "
-        "rendered view of the displaced car, on pixels with a source; 'unwarped' compares "
-        "the centred view itself with the truth. Mirror cases averaged.\n"
-    )
-    lines.append(
-        markdown_table(
-            [
-                "offset (m)",
-                "yaw (deg)",
-                "MAE ground",
-                "MAE sky",
-                "MAE all",
-                "MAE unwarped",
-                "pixels with source",
-            ],
-            [
-                [
-                    r["offset_m"],
-                    r["yaw_deg"],
-                    r["mae_ground"],
-                    r["mae_sky"],
-                    r["mae_all"],
-                    r["mae_none"],
-                    r["valid_share"],
-                ]
-                for r in synth_rows
-            ],
-            digits=3,
-        )
-    )
-    lines.append(
-        f"\nClosed loop: clean centreline drive of {meta['frames']} frames "
-        f"({meta['duration_s']:.0f} s, {meta['distance_m']:.0f} m, seed {meta['seed']}); "
-        "the same policies with synthesised views (the method) and rendered views (truth).\n"
-    )
-    rows = []
-    for pol, modes in loop.items():
-        for mode, r in modes.items():
-            rows.append(
-                [
-                    pol,
-                    mode,
-                    r["interventions"],
-                    r["autonomy_percent"],
-                    r["autonomy_bounded_percent"],
-                    r["lateral_offset_m"]["mean"],
-                    r["lateral_offset_m"]["max"],
-                    r["time_within_0.3m"],
-                    r["recovery"]["success_share"],
-                ]
-            )
-    lines.append(
-        markdown_table(
-            [
-                "policy",
-                "views",
-                "interventions",
-                "autonomy (%)",
-                "bounded (%)",
-                "mean abs offset (m)",
-                "max abs offset (m)",
-                "time within 0.3 m",
-                "recovered (within 0.3 m of the twin after 5 s)",
-            ],
-            rows,
-            digits=3,
-        )
-    )
-    return "\n".join(lines)
-
-
-def reference_report(r: dict) -> str:
-    lines = [
-        f"\n## The evaluator's reference against the demo road's truth\n\n"
-        f"A demo recording of {r['frames']} frames (seed {r['seed']}, the scripted weaving "
-        "driver, three cameras), read and driven exactly as `evaluate.py closed-loop` "
-        "does.\n",
-        markdown_table(
-            ["check", "measured", "target"],
-            [
-                [
-                    "path from the frames: error over 30 m, RMS (m)",
-                    r["path_images"]["rms_m"],
-                    "< 0.2",
-                ],
-                ["path from the frames: p95 (m)", r["path_images"]["p95_m"], ""],
-                [
-                    "path from the logged steering: RMS (m)",
-                    r["path_steering"]["rms_m"],
-                    "(exact here)",
-                ],
-                ["road edges: RMS error (m)", r["edges"]["rms_m"], "< 0.3"],
-                [
-                    "road edges: median error left / right (m)",
-                    f"{r['edges']['left_median_m']:+.3f} / {r['edges']['right_median_m']:+.3f}",
-                    "",
-                ],
-                [
-                    "road width found / true (m)",
-                    f"{r['reference']['road_width_m']['median']:.2f} / "
-                    f"{r['edges']['true_width_m']:.2f}",
-                    "",
-                ],
-                [
-                    "car response fitted (lag s, gain)",
-                    f"{r['reference']['car_response']['lag_s']:g}, "
-                    f"{r['reference']['car_response']['gain']:g}",
-                    "0, 1 (a bicycle)",
-                ],
-            ],
-            digits=3,
-        ),  # fmt: skip
-        "\nClosed loop on that recording (default criterion: a wheel off the road):\n",
-        markdown_table(
-            ["policy", "interventions", "autonomy (%)", "bounded (%)", "recovered"],
-            [
-                [
-                    name,
-                    c["interventions"],
-                    c["autonomy_percent"],
-                    c["autonomy_bounded_percent"],
-                    c["recovery"]["success_share"],
-                ]
-                for name, c in r["closed_loop"].items()
-            ],
-            digits=3,
-        ),  # fmt: skip
-    ]
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m evaluation.closed_loop.demo_check", description=__doc__.split("\n\n")[0]
+        prog="python -m evaluation.closed_loop.demo_check",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--overwrite", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty --out, replacing same-named files",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the demo roads and drives")
     parser.add_argument("--frames", type=int, default=450, help="frames of the clean drive")
     parser.add_argument("--poses", type=int, default=16, help="poses for the synthesis check")
     parser.add_argument("--bias", type=float, default=0.02, help="bias of the human baseline")
-    parser.add_argument("--recovery-points", type=int, default=4)
+    parser.add_argument(
+        "--recovery-points", type=int, default=4, help="recovery-trial start points per drive"
+    )
     parser.add_argument(
         "--reference-frames",
         type=int,
@@ -566,17 +291,25 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="a trained model or run folder to add as a policy (repeatable)",
     )
-    parser.add_argument("-q", "--quiet", action="store_true")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="warnings only, no progress bars"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
     try:
         out = prepare_out_dir(args.out, overwrite=args.overwrite)
-    except ValueError as exc:
-        parser.error(str(exc))
+        models = [
+            ModelPolicy(load_predictor(spec), spec.label) for spec in map(resolve_model, args.model)
+        ]
+    except (OutputFolderError, ModelLoadError) as exc:
+        return error_exit(exc, logger)
     camera = Camera()
     progress = not args.quiet
     synth_raw, examples = synthesis_check(args.seed, args.poses, camera, progress)
-    synth = fold_synthesis(synth_raw)
     drive = clean_drive(args.seed, args.frames, camera, progress)
     policies: list[Policy] = [
         RoadFollower(camera),
@@ -584,21 +317,17 @@ def main(argv: list[str] | None = None) -> int:
         HumanReplayPolicy(args.bias),
         HumanReplayPolicy(0.0),
     ]
-    if args.model:
-        for m in args.model:
-            spec = resolve_model(m)
-            policies.insert(1, ModelPolicy(load_predictor(spec), spec.label))
+    for model in models:
+        policies.insert(1, model)  # after the road follower, the last --model first
     loop = closed_loop_check(
         drive, policies, camera, recovery_points=args.recovery_points, progress=progress
     )
-    models = [p for p in policies if not isinstance(p, RoadFollower | ConstantPolicy)]
-    models = [p for p in models if not isinstance(p, HumanReplayPolicy)]
     reference = reference_check(
         args.seed + 200,
         args.reference_frames,
         out,
         camera,
-        extra=models,
+        extra=policies[1 : 1 + len(models)],
         progress=progress,
     )
     meta = {
@@ -608,31 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": drive.path.duration_s,
         "distance_m": float(drive.path.s[-1]),
     }
-    write_json(
-        out / "demo_check.json",
-        {
-            **meta,
-            "synthesis": synth,
-            "synthesis_all": synth_raw,
-            "closed_loop": loop,
-            "reference": reference,
-        },
-    )
-    text = report(synth, loop, meta) + "\n" + reference_report(reference)
-    (out / "demo_check.md").write_text(text, encoding="utf-8")
-    tiles = []
-    for d, yd, ref, syn, truth, err in examples:
-        for label, im in (
-            ("centred (source)", ref),
-            (f"synthesised {d:+g} m {yd:+g} deg", syn),
-            ("rendered truth", truth),
-            ("abs difference x4, pixels with a source", np.clip(err * 4, 0, 255).astype(np.uint8)),
-        ):
-            im = im if im.ndim == 3 else np.repeat(im[..., None], 3, axis=2)
-            tiles.append(plots.draw_steering(im, {}, camera, caption=label))
-    if tiles:
-        plots.image_grid(tiles, out / "synthesis_examples.png", columns=4)
-    print((out / "demo_check.md").read_text())
+    synthesis = (fold_synthesis(synth_raw), synth_raw, examples)
+    print(demo_report.write_outputs(out, meta, synthesis, loop, reference, camera))
     return 0
 
 

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from evaluation.closed_loop.demo_check import RoadFollower, fold_synthesis, synthesis_check
+from evaluation.closed_loop.demo_check import fold_synthesis, synthesis_check
+from evaluation.closed_loop.demo_scenario import RoadFollower
 from evaluation.closed_loop.views import SynthesizedViews
 from sim.camera import Camera, camera_offset_for_car_pose, view_homographies
 from sim.render import render_view
@@ -81,7 +82,7 @@ def test_road_follower_steers_back_to_the_centre():
 
 def test_road_following_beats_the_blind_baselines_on_the_demo_road():
     """The issue's acceptance check, short: 12 s of clean centreline driving."""
-    from evaluation.closed_loop.demo_check import clean_drive
+    from evaluation.closed_loop.demo_scenario import clean_drive
     from evaluation.closed_loop.loop import LoopConfig, run_cars
     from evaluation.closed_loop.policies import ConstantPolicy, HumanReplayPolicy
     from evaluation.closed_loop.road import RoadEdges
@@ -112,7 +113,8 @@ def test_road_following_beats_the_blind_baselines_on_the_demo_road():
 
 @pytest.mark.slow
 def test_synthesised_closed_loop_agrees_with_rendered_truth():
-    from evaluation.closed_loop.demo_check import clean_drive, closed_loop_check
+    from evaluation.closed_loop.demo_check import closed_loop_check
+    from evaluation.closed_loop.demo_scenario import clean_drive
     from evaluation.closed_loop.policies import ConstantPolicy
 
     cam = Camera()
