@@ -20,21 +20,28 @@ Conventions are :mod:`models.macs`' (one multiply-add = one MAC, bias free).
 ``thop ops`` adds one operation per output element of every biased layer, which is
 what ``thop.profile`` reports for a PyTorch ``Conv2d`` (the seeds' figures).
 
-This module is the one part of ``models/`` that imports :mod:`evaluation` (lazily, in
-:func:`variants`), because the brief is to reuse that counter, not write another.
+It reuses that counter rather than write another; it loads Keras anyway (it builds
+the layers), so :mod:`models` is imported at the top.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
+from collections import defaultdict
 from dataclasses import dataclass
 
 import keras
 from keras import layers
 
+from core.cli import HelpFormatter, error_exit, setup_logging
+from models import build_model, parameter_counts
 from models.layers import ChannelShuffle
+from models.macs import profile
+
+logger = logging.getLogger("evaluation.explain")
 
 VARIANTS = ("regular", "spatial", "depthwise", "grouped", "effnet")
 
@@ -97,8 +104,6 @@ def variants(
     ``groups`` defaults to ``gcd(c_in, c_out)``; the grouped row is left out when that
     is 1 (it would be the regular conv) or ``groups`` does not divide both.
     """
-    from models.macs import profile  # the project's counter (see module docstring)
-
     for label, value in (("c_in", c_in), ("c_out", c_out), ("kernel", k), ("input", size)):
         if value < 1:
             raise ValueError(f"{label} must be >= 1. Received: {label}={value}")
@@ -154,11 +159,6 @@ def table(rows: list[Row]) -> str:
 def parts(name: str) -> str:
     """Parameters and MACs per part (the prefix of each layer name: block1, stage2,
     head...) of a registered architecture: the figures quoted in models/families.py."""
-    from collections import defaultdict
-
-    from models import build_model, parameter_counts
-    from models.macs import profile
-
     model = build_model(name)
     rows = profile(model)
     by_part: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -171,10 +171,11 @@ def parts(name: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m evaluation.explain",
         description="Parameters and MACs of one convolution done five ways.",
+        formatter_class=HelpFormatter,
     )
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--conv", nargs=3, type=int, metavar=("IN", "OUT", "KERNEL"))
@@ -190,22 +191,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--padding", choices=("valid", "same"), default="valid")
     parser.add_argument("--bias", action=argparse.BooleanOptionalAction, default=False)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
     if args.profile:
         try:
             print("\n".join(parts(name) for name in args.profile))
         except ValueError as exc:
-            parser.error(str(exc))
+            return error_exit(exc, logger)
         return 0
     if args.input is None:
-        parser.error("--conv needs --input")
+        return error_exit("--conv needs --input", logger)
     c_in, c_out, k = args.conv
     try:
         rows = variants(
             c_in, c_out, k, args.input, groups=args.groups, padding=args.padding, bias=args.bias
         )
     except ValueError as exc:
-        parser.error(str(exc))
+        return error_exit(exc, logger)
     print(
         f"Conv {c_in}->{c_out}, {k}x{k}, on {args.input}x{args.input}x{c_in}, "
         f"padding {args.padding}, bias {'on' if args.bias else 'off'}"

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+import serving
+from core.recordings import decode_images
 from core.runs import MODEL_SUFFIXES, config_path, read_config
 from core.runs import resolve_model as resolve_file
 
@@ -64,10 +66,8 @@ def resolve_model(arg: str | os.PathLike, suffixes: tuple[str, ...] = MODEL_SUFF
 
 def load_predictor(spec: ModelSpec, runtime: str = "auto", threads: int | None = 2):
     """The drive server's :class:`serving.Predictor` for ``spec`` (warmed up)."""
-    from serving import load
-
     start = time.perf_counter()
-    predictor = load(spec.path, runtime, threads=threads)
+    predictor = serving.load(spec.path, runtime, threads=threads)
     logger.info(
         "loaded %s as %s in %.1f s (parity max |diff| %s)",
         spec.path,
@@ -107,8 +107,6 @@ def predict_paths(
     Decoding runs in :func:`core.recordings.decode_images` (a thread pool; PIL
     releases the GIL) while this thread runs the model on the current chunk.
     """
-    from core.recordings import decode_images
-
     paths = list(paths)
     out = np.empty(len(paths), dtype=np.float32)
     timing = timing if timing is not None else Timing()

@@ -12,6 +12,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
+from sim.camera import Camera, steering_to_curvature
+
 logger = logging.getLogger(__name__)
 
 HUMAN_COLOUR = (40, 220, 60)
@@ -24,8 +26,6 @@ ARC_FROM_M, ARC_TO_M = 4.0, 22.0
 
 def _arc_points(steering: float, camera) -> np.ndarray:
     """Pixels of the ground path a kinematic bicycle follows with ``steering``."""
-    from sim.camera import steering_to_curvature
-
     k = float(steering_to_curvature(float(np.clip(steering, -1.0, 1.0))))
     length = np.linspace(ARC_FROM_M, ARC_TO_M, 40)
     if abs(k) < 1e-6:
@@ -46,8 +46,6 @@ def draw_steering(
 ) -> Image.Image:
     """The frame enlarged ``scale`` times with the ground path of each steering
     value drawn on it (``{label: (steering, rgb)}``) and a caption line."""
-    from sim.camera import Camera
-
     camera = camera or Camera()
     im = Image.fromarray(np.asarray(image, dtype=np.uint8)).resize(
         (image.shape[1] * scale, image.shape[0] * scale), Image.Resampling.BILINEAR
@@ -225,6 +223,8 @@ class VideoWriter:
             return
         try:
             if self._writer is None:
+                # Imported on the first frame: without imageio or ffmpeg only the video
+                # is skipped (below).
                 import imageio.v2 as imageio
 
                 self._writer = imageio.get_writer(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.recordings import load_image
 from evaluation import plots
 from evaluation.inference import ModelSpec, Timing, predict_paths
 from evaluation.metrics import BUCKETS, METRIC_ROWS, steering_metrics
@@ -140,8 +141,6 @@ def write_outputs(
     result: ReplayResult, out: Path, summary: dict, *, worst: int = WORST_FRAMES
 ) -> None:
     """predictions.csv, summary.json/.md and the three figures."""
-    from core.recordings import load_image
-
     logs = result.logs
     write_csv(
         out / "predictions.csv",
