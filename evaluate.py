@@ -1,7 +1,8 @@
 """``python evaluate.py {replay,closed-loop,path,calibrate,compare,robustness} ...``: evaluate
 steering models on recorded logs (open loop, closed loop, the reference path, camera
 calibration, model comparison, robustness to image corruptions).
-See ``python evaluate.py COMMAND --help`` and evaluation/cli.py."""
+See ``python evaluate.py COMMAND --help``, evaluation/cli.py (the options) and
+evaluation/commands.py (what each command does)."""
 
 import sys
 
