@@ -213,6 +213,12 @@ class Recording:
             np.array([r.left is not None and r.right is not None for r in self.rows], dtype=bool)
         )
 
+    @property
+    def centre_only(self) -> bool:
+        """No row has a side image: a centre-camera recording (as the simulator's own
+        recordings cut to the centre camera are), which is not a damaged one."""
+        return not any(r.left is not None or r.right is not None for r in self.rows)
+
     def skip_counts(self) -> dict[str, int]:
         """Skipped rows per reason, in ``SKIP_REASONS`` order, only reasons that occurred."""
         counts = Counter(s.reason for s in self.skipped)
@@ -228,9 +234,12 @@ class Recording:
             head += ", 0 skipped"
         out = [head]
         no_sides = int(len(self.rows) - self.has_sides.sum())
-        if no_sides:
+        if self.centre_only:
+            named = f" ({len(self.missing_side_lines)} rows name side images that are not there)"
+            out.append("  centre camera only" + (named if self.missing_side_lines else ""))
+        elif no_sides:
             out.append(f"  side cameras unavailable on {no_sides} rows")
-        if self.missing_side_lines:
+        if self.missing_side_lines and not self.centre_only:
             shown = ", ".join(str(n) for n in self.missing_side_lines[:examples])
             more = "..." if len(self.missing_side_lines) > examples else ""
             out.append(
@@ -387,7 +396,7 @@ def read_recording(path: str | os.PathLike) -> Recording:
                 f"{','.join(columns)} after it"
             )
         raise RecordingError(f"{csv_path} has no usable rows:\n{rec.summary()}")
-    if rec.skipped or rec.missing_side_lines:
+    if rec.skipped or (rec.missing_side_lines and not rec.centre_only):
         logger.warning("%s", rec.summary())
     else:
         logger.info("%s", rec.summary())

@@ -213,6 +213,29 @@ def test_missing_side_image_keeps_row(tmp_path):
     assert "side image named but missing" in rec.summary() and "lines 2" in rec.summary()
 
 
+def test_a_partly_missing_side_image_is_a_warning(tmp_path, caplog):
+    images = [n for n in all_images(2) if n != names(1)[1]]
+    caplog.set_level(logging.INFO, logger="core.recordings")
+    rec = read_recording(make_recording(tmp_path, [row(0), row(1)], images))
+    assert not rec.centre_only
+    (record,) = [r for r in caplog.records if r.name == "core.recordings"]
+    assert record.levelno == logging.WARNING and "side image named but missing" in record.message
+
+
+def test_a_centre_only_recording_is_said_once_and_not_warned_about(tmp_path, caplog):
+    """The side columns name files that are absent on every row (the shared nicholas
+    recordings): a centre-camera recording, reported at INFO in one line."""
+    centres = [names(i)[0] for i in range(3)]
+    caplog.set_level(logging.INFO, logger="core.recordings")
+    rec = read_recording(make_recording(tmp_path, [row(i) for i in range(3)], centres))
+    assert rec.centre_only and rec.missing_side_lines == (1, 2, 3)
+    assert rec.has_sides.tolist() == [False, False, False]
+    (record,) = [r for r in caplog.records if r.name == "core.recordings"]
+    assert record.levelno == logging.INFO
+    lines = record.message.splitlines()
+    assert lines[1:] == ["  centre camera only (3 rows name side images that are not there)"]
+
+
 def test_image_names_match_case_insensitively(tmp_path):
     line = ",".join(n.upper().replace(".JPG", ".jpg") for n in names(0)) + ",0,0,0,1"
     rec = read_recording(make_recording(tmp_path, [line], all_images(1)))
