@@ -11,6 +11,10 @@ Files are written atomically (:func:`write_atomic`: a temporary file beside the
 target, then ``os.replace``), so an interrupted run leaves the old file or the new
 one, never half of either; :func:`write_json` writes that way, with numpy values,
 paths and tuples made JSON and NaN/inf written as ``null`` (JSON has no NaN).
+
+Reports' tables are GitHub markdown, written by :func:`markdown_table` (numbers
+formatted by :func:`fmt` and right-aligned) for the evaluator, the MAC profile and
+slim.py's report alike.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import json
 import math
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +118,37 @@ def jsonable(value: Any) -> Any:
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     """``data`` as indented JSON (see :func:`jsonable`), written atomically."""
     return write_atomic(path, json.dumps(jsonable(data), indent=2) + "\n")
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number for a readable table: ``-`` for missing, thousands separators for ints."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value):
+            return "-"
+        return f"{float(value):.{digits}g}" if abs(value) >= 1e4 else f"{float(value):.{digits}f}"
+    return str(value)
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], digits: int = 4) -> str:
+    """A GitHub markdown table; numbers right-aligned."""
+    rows = [[fmt(c, digits) if not isinstance(c, str) else c for c in r] for r in rows]
+    align = ["---:" if rows and _numeric(r[i] for r in rows) else "---" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _numeric(cells: Iterable[str]) -> bool:
+    cells = [c for c in cells if c != "-"]
+    try:
+        for c in cells:
+            float(c.replace(",", "").rstrip("%"))
+    except ValueError:
+        return False
+    return bool(cells)

@@ -1,7 +1,7 @@
 """``evaluate.py compare``: models side by side (the seeds' slimming table, measured).
 
 For every model: parameters (trainable/total), multiply-accumulates per frame
-(:mod:`models.macs`, with a per-layer profile, :func:`profile_markdown`), file sizes
+(:mod:`models.macs`, with a per-layer profile, :func:`models.macs.profile_markdown`), file sizes
 (``.h5`` without and with Adam optimizer state, ``.keras``; re-saved so every model
 is measured the same way), CPU latency per frame at batch 1 on the fastest path the
 drive server has (:func:`serving.load`: LiteRT, else a compiled Keras call), the
@@ -17,7 +17,6 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,12 +25,8 @@ from evaluation.closed_loop.loop import LoopConfig
 from evaluation.closed_loop.policies import ModelPolicy, baseline_policies
 from evaluation.closed_loop.run import closed_loop_figures
 from evaluation.inference import ModelSpec, load_predictor
-from evaluation.outputs import markdown_table
 from evaluation.replay import run_replay
 from serving import probe_frames
-
-if TYPE_CHECKING:
-    from models.macs import LayerRow
 
 logger = logging.getLogger(__name__)
 
@@ -203,23 +198,4 @@ def baseline_figures(
     }
 
 
-def profile_markdown(rows: list[LayerRow], title: str = "") -> str:
-    """A thop-like table: layer, type, output shape, params, MACs, share of the total."""
-    total = sum(r.macs for r in rows) or 1
-    body = [
-        [
-            r.name,
-            r.type,
-            "x".join(str(d) for d in r.output_shape[1:]),
-            r.params,
-            r.macs,
-            f"{100.0 * r.macs / total:.1f}%" + ("" if r.counted else " (no rule)"),
-        ]
-        for r in rows
-    ]
-    body.append(["total", "", "", sum(r.params for r in rows), sum(r.macs for r in rows), "100%"])
-    head = f"### {title}\n\n" if title else ""
-    return head + markdown_table(["layer", "type", "output", "params", "MACs", "share"], body)
-
-
-__all__ = ["baseline_figures", "compare_models", "file_sizes", "latency", "profile_markdown"]
+__all__ = ["baseline_figures", "compare_models", "file_sizes", "latency"]

@@ -12,9 +12,9 @@ import math
 from pathlib import Path
 
 from evaluation import plots
-from evaluation.compare import profile_markdown
 from evaluation.outputs import markdown_table, write_json
 from evaluation.robustness.comparison import comparison_outputs
+from models.macs import profile_markdown
 
 
 def _get(row: dict, *keys):

@@ -3,22 +3,23 @@
 An output folder is never written into when it already holds files, unless the
 user passes ``--overwrite`` (then same-named files are replaced, nothing is
 deleted): a second run must not silently mix with or destroy a first one. That
-guard and ``write_json`` live in :mod:`core.outputs`, imported here for the
-subcommands.
+guard, ``write_json`` and the markdown tables (``fmt``, ``markdown_table``) live in
+:mod:`core.outputs`, imported here for the subcommands; the CSV writer is the
+evaluator's own.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.outputs import OutputExistsError as OutputFolderError
-from core.outputs import prepare_out_dir, write_json
+from core.outputs import fmt, markdown_table, prepare_out_dir, write_json
 
 __all__ = [
     "OutputFolderError",
@@ -49,37 +50,3 @@ def _cell(value: Any) -> str:
     if isinstance(value, float | np.floating):
         return "" if not math.isfinite(value) else f"{float(value):.6g}"
     return str(value)
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """A number for a readable table: ``-`` for missing, thousands separators for ints."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, int | np.integer):
-        return f"{int(value):,}"
-    if isinstance(value, float | np.floating):
-        if not math.isfinite(value):
-            return "-"
-        return f"{float(value):.{digits}g}" if abs(value) >= 1e4 else f"{float(value):.{digits}f}"
-    return str(value)
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], digits: int = 4) -> str:
-    """A GitHub markdown table; numbers right-aligned."""
-    rows = [[fmt(c, digits) if not isinstance(c, str) else c for c in r] for r in rows]
-    align = ["---:" if rows and _numeric(r[i] for r in rows) else "---" for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _numeric(cells: Iterable[str]) -> bool:
-    cells = [c for c in cells if c != "-"]
-    try:
-        for c in cells:
-            float(c.replace(",", "").rstrip("%"))
-    except ValueError:
-        return False
-    return bool(cells)

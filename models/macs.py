@@ -21,7 +21,7 @@ nothing, as in thop):
 Any other layer that holds weights is reported with ``counted=False`` (and a
 warning) rather than silently given 0. Nested models are expanded (``outer/inner``).
 ``evaluate.py compare`` writes the per-layer table
-(:func:`evaluation.compare.profile_markdown`).
+(:func:`profile_markdown`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+
+from core.outputs import markdown_table
 
 logger = logging.getLogger(__name__)
 
@@ -169,3 +171,22 @@ def _prod_params(layer) -> int:
 
 def total_macs(model) -> int:
     return sum(r.macs for r in profile(model))
+
+
+def profile_markdown(rows: list[LayerRow], title: str = "") -> str:
+    """A thop-like table: layer, type, output shape, params, MACs, share of the total."""
+    total = sum(r.macs for r in rows) or 1
+    body = [
+        [
+            r.name,
+            r.type,
+            "x".join(str(d) for d in r.output_shape[1:]),
+            r.params,
+            r.macs,
+            f"{100.0 * r.macs / total:.1f}%" + ("" if r.counted else " (no rule)"),
+        ]
+        for r in rows
+    ]
+    body.append(["total", "", "", sum(r.params for r in rows), sum(r.macs for r in rows), "100%"])
+    head = f"### {title}\n\n" if title else ""
+    return head + markdown_table(["layer", "type", "output", "params", "MACs", "share"], body)

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from core.outputs import markdown_table
 from core.recordings import read_recordings
 from evaluation.closed_loop.loop import LoopConfig
 from evaluation.closed_loop.policies import ModelPolicy
 from evaluation.closed_loop.run import build_references, evaluate_recordings
 from evaluation.closed_loop.scores import score
-from evaluation.outputs import markdown_table
 from models.io import parameter_counts
 from models.macs import total_macs
 from serving.runtime import LiteRTPredictor, check_parity, probe_frames, to_tflite

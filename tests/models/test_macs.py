@@ -5,8 +5,7 @@ import pytest
 from keras import layers
 
 import models
-from evaluation.compare import profile_markdown
-from models.macs import profile, total_macs
+from models.macs import profile, profile_markdown, total_macs
 
 
 def rows_of(shape, *stack):
