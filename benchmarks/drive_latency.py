@@ -69,6 +69,16 @@ def serve_reference(model_path: str, port: int, log_every: int) -> int:
     return 0
 
 
+def reference_command(model_path: Path, port: int, log_every: int) -> list[str]:
+    """The reference server's command line: this module run as a module from the
+    repository root (run as a file, its folder would be first on the path and the
+    project's packages would not import)."""
+    return [
+        sys.executable, "-m", "benchmarks.drive_latency", "--serve-reference", str(model_path),
+        "--port", str(port), "--log-every", str(log_every),
+    ]  # fmt: skip
+
+
 STAGE = re.compile(r"(decode|infer|handler) p50 ([\d.]+) / p99 ([\d.]+) ms")
 
 
@@ -182,10 +192,8 @@ def measure(args: argparse.Namespace, frames) -> list[tuple[str, str, dict]]:
                 ref_frames = frames[: args.reference_frames]
                 port = free_port()
                 ref = run_server(
-                    [sys.executable, __file__, "--serve-reference", str(path), "--port", str(port),
-                     "--log-every", str(WARMUP_FRAMES + len(ref_frames))],
-                    ref_frames, port,
-                )  # fmt: skip
+                    reference_command(path, port, WARMUP_FRAMES + len(ref_frames)), ref_frames, port
+                )
                 rows.append((arch, "reference: model.predict per frame", ref))
                 print(arch, "reference", ref, flush=True)
                 fast["speedup"] = ref["rtt_p50_ms"] / fast["rtt_p50_ms"]

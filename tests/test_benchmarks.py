@@ -50,3 +50,19 @@ def test_the_index_lists_every_script_and_its_results_exist():
     assert sorted(rows) == SCRIPTS, "the index lists a script that is not there"
     for link in re.findall(r"\]\(([\w.-]+\.md)\)", index):
         assert (BENCHMARKS / link).is_file(), link
+
+
+def test_the_reference_server_of_drive_latency_starts_as_the_benchmark_launches_it(tmp_path):
+    """The benchmark starts Udacity's model.predict server as a child process; run as a
+    file it could not import the project (2026-12-03), so it is started here for real."""
+    import models
+    from benchmarks.drive_latency import reference_command
+    from tools.process import ServerProcess, free_port
+
+    path = tmp_path / "pilotnet.keras"
+    models.build_model("pilotnet").save(path)
+    server = ServerProcess(reference_command(path, free_port(), log_every=10))
+    try:
+        assert server.wait_listening(300), server.log()[-2000:]
+    finally:
+        server.stop()

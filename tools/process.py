@@ -10,9 +10,12 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: How often a wait for the server to listen checks whether it has died instead.
+EXIT_POLL_S = 0.2
 
 
 def free_port() -> int:
@@ -35,7 +38,8 @@ class ServerProcess:
         )
         self.lines: list[str] = []
         self.listening = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         for line in self.proc.stderr:
@@ -47,7 +51,17 @@ class ServerProcess:
         return "".join(self.lines)
 
     def wait_listening(self, timeout: float) -> bool:
-        return self.listening.wait(timeout)
+        """True once the server logs that it listens; False after ``timeout`` seconds,
+        or as soon as it exits without listening (a crash at import is seen at once,
+        its log in :attr:`lines`)."""
+        deadline = time.monotonic() + timeout
+        while not self.listening.wait(EXIT_POLL_S):
+            if self.proc.poll() is not None:
+                self._reader.join(timeout=5)  # the last lines it wrote
+                return self.listening.is_set()
+            if time.monotonic() >= deadline:
+                return False
+        return True
 
     def stop(self, timeout: float = 30) -> int:
         """Ctrl-C the server and wait for it to exit; its return code."""
