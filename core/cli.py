@@ -5,13 +5,15 @@ and the ``python -m`` tools set up logging with :func:`setup_logging` (one forma
 time, level, logger, message), end on an expected error with :func:`error_exit` (the
 error logged as one line, exit status 2, argparse's own status for a bad command
 line) and show defaults in ``--help`` with :class:`HelpFormatter`, which shows each
-default once.
+default once; :func:`fields_from` builds a settings dataclass back from the options
+named after its fields.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import fields
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DATE_FORMAT = "%H:%M:%S"
@@ -30,6 +32,12 @@ def error_exit(exc: BaseException | str, log: logging.Logger | None = None) -> i
     """Log ``exc`` as one error line and return :data:`EXIT_ERROR` for ``main`` to return."""
     (log or logging.getLogger()).error("%s", exc)
     return EXIT_ERROR
+
+
+def fields_from(cls: type, args: argparse.Namespace) -> dict:
+    """The parsed options named after fields of dataclass ``cls``, by field name (the
+    options that set a settings dataclass carry its field names as their ``dest``)."""
+    return {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -20,13 +20,12 @@ import shlex
 import sys
 import tempfile
 import time
-from dataclasses import fields
 from pathlib import Path
 
 import keras
 
 import models
-from core.cli import HelpFormatter, error_exit, setup_logging
+from core.cli import HelpFormatter, error_exit, fields_from, setup_logging
 from core.outputs import check_new_file, write_json
 from core.recordings import ImageError, RecordingError
 from core.runs import KERAS_SUFFIXES, ModelLoadError, config_path, read_config, resolve_model
@@ -257,7 +256,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """The search settings asked for: the options named after Settings fields fill them."""
-    given = {f.name: getattr(args, f.name) for f in fields(Settings) if hasattr(args, f.name)}
+    given = fields_from(Settings, args)
     try:
         return Settings(**given, backward=not args.no_backward)
     except ValueError as exc:

@@ -1,25 +1,24 @@
-"""``python train.py``: train a steering model on simulator recordings.
+"""The training half of ``python train.py``: options to a checked run, and the demo data.
 
 The options are :mod:`training.options`; this module turns them into a
-:class:`training.config.TrainConfig`, renders the demo data when no ``--data`` is
-given, trains, runs the DAgger rounds asked for and drives the demo road.
+:class:`training.config.TrainConfig` (every setting checked before any work) and
+renders the demo recordings when no ``--data`` is given. ``train.py`` itself wires
+training to the evaluator above it (closed-loop selection, DAgger rounds, the demo
+drive), so nothing in ``training`` imports ``evaluation``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 
-from core.cli import error_exit, setup_logging
-from core.recordings import RecordingError
+from core.cli import fields_from
 from sim.demo_recording import write_demo_recording
 from training.augment import NO_AUGMENT, AugmentConfig
-from training.config import DEMO_EPOCHS, DEMO_LR, TrainConfig, default_of
-from training.options import build_parser, fields_from
-from training.trainer import train
+from training.config import DEMO_EPOCHS, DEMO_LR, TrainConfig, check_dagger, default_of
+from training.options import build_parser
 
 logger = logging.getLogger("train")
 
@@ -72,21 +71,11 @@ def augment_config(args) -> AugmentConfig:
     return AugmentConfig(**fields_from(AugmentConfig, args))
 
 
-def check_dagger(args, augment: AugmentConfig) -> None:
-    """The DAgger options, checked before training (ValueError, named)."""
-    if args.dagger < 0:
-        raise ValueError(f"--dagger needs a number of rounds >= 0, got {args.dagger}")
-    if args.dagger_epochs is not None and args.dagger_epochs < 1:
-        raise ValueError(f"--dagger-epochs needs a number of epochs >= 1, got {args.dagger_epochs}")
-    if args.dagger and not augment.recovery_p:
-        raise ValueError("--dagger trains on recovery views: give --recovery P with P > 0")
-
-
 def train_config(args) -> TrainConfig:
     """The run asked for, every setting checked (ValueError, named): before the demo
     data is rendered, so a bad setting does not cost 25 s."""
     augment = augment_config(args)
-    check_dagger(args, augment)
+    check_dagger(args.dagger, args.dagger_epochs, augment.recovery_p)
     given = fields_from(TrainConfig, args)
     given.update(
         epochs=args.epochs if args.epochs is not None else defaults_epochs(args),
@@ -111,98 +100,5 @@ def use_demo_data(config: TrainConfig, *, lr_given: bool) -> None:
     )
 
 
-def closed_loop_selection(config: TrainConfig):
-    """The closed-loop selection the config asks for, or None."""
-    if not config.closed_loop_every:
-        return None
-    # The evaluator sits above training (it reads recordings through training's
-    # reader); only the train.py entry point wires the two together.
-    from evaluation.closed_loop.selection import ClosedLoopSelection
-
-    return ClosedLoopSelection(
-        config.val_recordings,
-        every=config.closed_loop_every,
-        patience=config.patience,
-        progress=True,
-    )
-
-
 def defaults_epochs(args) -> int:
     return DEMO_EPOCHS if not args.data else default_of(TrainConfig, "epochs")
-
-
-def dagger_rounds(config: TrainConfig, args, first_run: Path, selection) -> Path:
-    """The DAgger rounds after the first run, logged; the last round's run folder."""
-    from evaluation.closed_loop.dagger import run_rounds
-
-    rounds = run_rounds(
-        config,
-        args.dagger,
-        noise=args.dagger_noise,
-        first_run=first_run,
-        epochs=args.dagger_epochs,
-        selection=selection,
-        progress=not args.quiet,
-    )
-    for r in rounds:
-        logger.info(
-            "DAgger round %d: %s interventions/km on the validation recordings, %s states; %s",
-            r["round"],
-            r.get("cl_interventions_per_km", "n/a"),
-            r["states"],
-            r["run"],
-        )
-    return Path(rounds[-1]["run"])
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    setup_logging()
-    # Keras warns on every .h5 save that the format is legacy; .h5 is the Udacity convention.
-    logging.getLogger("absl").setLevel(logging.ERROR)
-    try:
-        config = train_config(args)
-    except ValueError as exc:
-        return error_exit(exc, logger)
-    if not config.data:
-        if config.val_recordings:
-            return error_exit("--val-recording needs --data as well", logger)
-        use_demo_data(config, lr_given=args.lr is not None)
-    try:
-        selection = closed_loop_selection(config)
-        run = train(config, progress=not args.quiet, selection=selection)
-    except (RecordingError, ValueError, FileExistsError) as exc:
-        return error_exit(exc, logger)
-    if args.dagger:
-        try:
-            run = dagger_rounds(config, args, run, selection)
-        except (RecordingError, ValueError) as exc:
-            return error_exit(exc, logger)
-    if config.demo and not args.no_drive:
-        drive_demo(run, config.val_recordings[0], quiet=args.quiet)
-    print(run)
-    return 0
-
-
-def drive_demo(run: Path, recording: str, *, quiet: bool) -> int:
-    """Drive the trained model in closed loop on the held-out demo road (the evaluator's
-    ``closed-loop`` command, outputs in RUN/closed-loop/: summary, views.mp4, plots)."""
-    from evaluation.cli import main as evaluate
-
-    out = run / "closed-loop"
-    logger.info(
-        "driving the trained model in closed loop on the held-out demo road "
-        "(python evaluate.py closed-loop %s %s --out %s)",
-        run,
-        recording,
-        out,
-    )
-    argv = ["closed-loop", str(run), recording, "--out", str(out), "--recovery-points", "4"]
-    status = evaluate(argv + (["--quiet"] if quiet else []))
-    if status == 0:
-        logger.info("the car's view while driving: %s", out / "views.mp4")
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -52,6 +52,17 @@ def default_of(cls: type, name: str) -> Any:
     raise AttributeError(f"{cls.__name__} has no field {name!r}")
 
 
+def check_dagger(rounds: int, epochs: int | None, recovery_p: float) -> None:
+    """DAgger's settings (``--dagger``, ``--dagger-epochs``, ``--recovery``), checked
+    before any training and again by the rounds themselves (ValueError, named)."""
+    if rounds < 0:
+        raise ValueError(f"--dagger needs a number of rounds >= 0, got {rounds}")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--dagger-epochs needs a number of epochs >= 1, got {epochs}")
+    if rounds and not recovery_p:
+        raise ValueError("--dagger trains on recovery views: give --recovery P with P > 0")
+
+
 def scaled_learning_rate(
     base_lr: float, batch_size: int, base_batch: int = SEED_BATCH_SIZE
 ) -> float:

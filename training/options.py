@@ -3,7 +3,7 @@
 An option that sets a field of :class:`training.config.TrainConfig` or
 :class:`training.augment.AugmentConfig` is named after that field (its ``dest``) and
 takes the field's default, so ``--help`` shows what the dataclass says;
-:func:`fields_from` builds the dataclass back from the parsed options field by field
+:func:`core.cli.fields_from` builds the dataclass back from the parsed options field by field
 (:mod:`training.cli`). A default is written once, on the dataclass.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import fields
 
 import models
 from core.cli import HelpFormatter
@@ -42,11 +41,6 @@ def field_options(p: argparse.ArgumentParser, cls: type) -> Callable[..., argpar
         return p.add_argument(flag, dest=name, default=default_of(cls, name), **kwargs)
 
     return add
-
-
-def fields_from(cls: type, args: argparse.Namespace) -> dict:
-    """The parsed options named after fields of dataclass ``cls``, by field name."""
-    return {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +83,7 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="recording used only for validation (repeatable)",
     )
+
 
 
 def _add_fitting_options(p: argparse.ArgumentParser) -> None:

@@ -27,6 +27,7 @@ from evaluation.closed_loop.policies import ModelPolicy, Policy
 from evaluation.closed_loop.run import build_references, evaluate_recordings
 from serving.runtime import KerasPredictor
 from sim.camera import ROOT_AHEAD_OF_REAR_AXLE_M
+from training.config import check_dagger
 
 logger = logging.getLogger(__name__)
 
@@ -134,14 +135,9 @@ def run_rounds(
     import models
     from training.trainer import train
 
-    if rounds < 0:
-        raise ValueError(f"--dagger needs a number of rounds >= 0, got {rounds}")
-    if not config.augment.recovery_p:
-        raise ValueError("--dagger trains on recovery views: give --recovery P with P > 0")
+    check_dagger(rounds, epochs, config.augment.recovery_p)
     if config.closed_loop_every and selection is None:
         raise ValueError("closed_loop_every > 0 needs the closed-loop selection of the first run")
-    if epochs is not None and epochs < 1:
-        raise ValueError(f"--dagger-epochs needs a number of epochs >= 1, got {epochs}")
     val = {str(Path(p).resolve()) for p in config.val_recordings}
     train_paths = [p for p in config.data if str(Path(p).resolve()) not in val]
     loop = LoopConfig()

@@ -256,7 +256,7 @@ def test_a_drive_recording_trains_and_replays_like_a_simulator_one(tmp_path, tin
     """drive.py's drive_log.csv is read by the project's own reader: train.py --data
     FOLDER and evaluate.py replay take a drive recording as they are, also one made
     with a research build's extended telemetry (drive1, udacity-gym's fields)."""
-    from training.cli import main as train_main  # heavy (TensorFlow): imported on use
+    from train import main as train_main  # heavy (TensorFlow): imported on use
 
     class Varying(StubPredictor):  # steering that differs frame to frame
         def _predict(self, frame):

@@ -196,7 +196,7 @@ def tiny_recording(tmp_path_factory):
 
 
 def test_the_flag_trains_and_is_recorded_in_config_json(tiny_recording, tmp_path):
-    from training.cli import main
+    from train import main
 
     args = ["--data", str(tiny_recording / "train"), "--val-recording"]
     args += [str(tiny_recording / "val"), "--arch", "pilotnet", "--epochs", "1"]
@@ -218,7 +218,7 @@ def test_the_flag_trains_and_is_recorded_in_config_json(tiny_recording, tmp_path
     ],
 )
 def test_bad_values_are_refused_with_status_2(tmp_path, caplog, extra, expected):
-    from training.cli import main
+    from train import main
 
     assert main(["--data", str(tmp_path / "none"), "--out", str(tmp_path), *extra]) == 2
     assert all(text in caplog.text for text in expected), caplog.text

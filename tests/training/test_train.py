@@ -8,7 +8,7 @@ import pytest
 
 import models
 from sim.demo_recording import write_demo_recording
-from training.cli import main
+from train import main
 from training.trainer import TrainConfig, train
 
 
@@ -190,14 +190,14 @@ def test_train_recovers_from_a_half_rendered_demo_recording(tmp_path, monkeypatc
 def test_settings_that_would_be_ignored_are_refused_before_any_work(
     tmp_path, monkeypatch, caplog, args, message
 ):
-    from training import cli
+    from training import cli, trainer
 
     def must_not_run(*a, **k):
         raise AssertionError("refused settings must stop before rendering or training")
 
     monkeypatch.setattr(cli, "demo_recordings", must_not_run)
-    monkeypatch.setattr(cli, "train", must_not_run)
-    assert cli.main([*args, "--out", str(tmp_path), "--quiet"]) == 2
+    monkeypatch.setattr(trainer, "train", must_not_run)
+    assert main([*args, "--out", str(tmp_path), "--quiet"]) == 2
     (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert message in error
 
@@ -323,3 +323,4 @@ def test_the_demo_ends_by_driving_the_trained_model_in_closed_loop(tmp_path, mon
     )
     runs = sorted(p for p in tmp_path.iterdir() if p.name.endswith("_pilotnet"))
     assert len(runs) == 2 and not (runs[-1] / "closed-loop").exists()
+
