@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from core.cli import fields_from
+from core.runs import KERAS_SUFFIXES, resolve_model
 from sim.demo_recording import write_demo_recording
 from training.augment import NO_AUGMENT, AugmentConfig
 from training.config import DEMO_EPOCHS, DEMO_LR, TrainConfig, check_dagger, default_of
@@ -84,6 +85,8 @@ def train_config(args) -> TrainConfig:
     )
     config = TrainConfig(**given)
     config.validate_settings()
+    if config.init_from:  # a run folder names its model; checked before any work
+        config.init_from = str(resolve_model(config.init_from, KERAS_SUFFIXES))
     return config
 
 

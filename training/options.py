@@ -83,7 +83,13 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="recording used only for validation (repeatable)",
     )
-
+    train(
+        "--init-from",
+        "init_from",
+        metavar="MODEL_OR_RUN",
+        help="start from the weights of this model (.keras/.h5) or run folder, of the same "
+        "--arch, to train a finished run on (default: fresh weights)",
+    )
 
 
 def _add_fitting_options(p: argparse.ArgumentParser) -> None:

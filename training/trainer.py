@@ -55,6 +55,10 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
     train_paths = training_paths(config)
     data = load_data(config, train_paths, settings, progress=progress, states=states)
 
+    on_device = pipeline == "device"
+    # The distribution must be in place before any variable is created.
+    distribution = data_parallel() if on_device else None
+    served, inner = build_networks(config, on_device=on_device)  # a bad --init-from: no folder
     run = create_run_folder(Path(config.out), config.arch)
     logger.info(
         "run folder: %s (pipeline %s, backend %s, lr %.2e)",
@@ -63,10 +67,6 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
         keras.backend.backend(),
         lr,
     )
-    on_device = pipeline == "device"
-    # The distribution must be in place before any variable is created.
-    distribution = data_parallel() if on_device else None
-    served, inner = build_networks(config, on_device=on_device)
     trained = AugmentedTraining(inner, config.augment, data.frames if on_device else None)
     trained.compile(
         optimizer=keras.optimizers.Adam(lr),
@@ -144,13 +144,28 @@ def load_data(
     return data
 
 
+def start_from(served: keras.Model, config: TrainConfig) -> None:
+    """Set ``served``'s weights to those of ``config.init_from`` (ValueError, named,
+    when that model is not the same architecture)."""
+    source = models.load_model(config.init_from)
+    got = [tuple(w.shape) for w in source.weights]
+    want = [tuple(w.shape) for w in served.weights]
+    if got != want:
+        raise ValueError(
+            f"--init-from {config.init_from}: expected the weights of --arch {config.arch} "
+            f"({len(want)} arrays, {served.count_params():,} parameters), got {len(got)} "
+            f"arrays, {source.count_params():,} parameters (another architecture?)"
+        )
+    served.set_weights(source.get_weights())
+    logger.info("starting from the weights of %s", config.init_from)
+
+
 def build_networks(config: TrainConfig, *, on_device: bool) -> tuple[keras.Model, keras.Model]:
     """(served, inner): the float32 network that is saved, and the one trained inside
     the wrapper: the same one, or under mixed precision a bfloat16 copy of it."""
     served = models.build_model(config.arch)
     if config.init_from:
-        served.set_weights(models.load_model(config.init_from).get_weights())
-        logger.info("starting from the weights of %s", config.init_from)
+        start_from(served, config)
     if not (on_device and config.mixed_precision):
         return served, served
     keras.config.set_dtype_policy("mixed_bfloat16")

@@ -324,3 +324,36 @@ def test_the_demo_ends_by_driving_the_trained_model_in_closed_loop(tmp_path, mon
     runs = sorted(p for p in tmp_path.iterdir() if p.name.endswith("_pilotnet"))
     assert len(runs) == 2 and not (runs[-1] / "closed-loop").exists()
 
+
+def test_init_from_a_run_folder_starts_from_its_weights(run, demo, tmp_path):
+    from training.trainer import build_networks
+
+    args = ["--data", str(demo / "train"), "--val-recording", str(demo / "val")]
+    args += ["--arch", "pilotnet", "--epochs", "1", "--pipeline", "host", "--quiet"]
+    assert main([*args, "--init-from", str(run), "--out", str(tmp_path)]) == 0
+    (config,) = tmp_path.glob("*/config.json")
+    assert json.loads(config.read_text())["settings"]["init_from"] == str(run / "model.keras")
+    served, _ = build_networks(
+        demo_config(demo, tmp_path, init_from=str(run / "model.keras")), on_device=False
+    )
+    trained = models.load_model(run / "model.keras")
+    for got, want in zip(served.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("init", "arch", "message"),
+    [
+        ("missing", "pilotnet", "model not found"),
+        ("run", "eff-slim", "expected the weights of --arch eff-slim"),
+    ],
+)
+def test_a_bad_init_from_is_refused_without_a_run_folder(
+    run, demo, tmp_path, caplog, init, arch, message
+):
+    source = run if init == "run" else tmp_path / "missing.keras"
+    args = ["--data", str(demo / "train"), "--arch", arch, "--epochs", "1", "--quiet"]
+    out = tmp_path / "out"
+    assert main([*args, "--init-from", str(source), "--out", str(out)]) == 2
+    assert message in caplog.text, caplog.text
+    assert not out.exists() or not any(out.iterdir())
