@@ -84,7 +84,8 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
     )
     log = EpochLog(run / "history.csv", data, train_seq.samples, predict, extra)
     log.set_model(trained)
-    # Epoch 0: the untrained model on the same fixed sets, the reference for every epoch.
+    # Epoch 0: the model before training (untrained, or --init-from's weights) on the same
+    # fixed sets, the reference for every epoch.
     log.record(0, math.nan, float(trained.evaluate(val_seq, verbose=0)), 0.0)
 
     record = run_record(
@@ -282,9 +283,10 @@ def finish_run(
     )
     write_json(run / "config.json", record)
     logger.info(
-        "best epoch %d: val_mse %.5f (untrained %.5f); %d epochs in %.0f s; wrote %s",
+        "best epoch %d: val_mse %.5f (%s %.5f); %d epochs in %.0f s; wrote %s",
         best_row["epoch"],
         best_row["val_mse"],
+        "at the start, from --init-from," if record["settings"].get("init_from") else "untrained",
         log.rows[0]["val_mse"],
         len(trained_rows),
         wall,

@@ -325,14 +325,18 @@ def test_the_demo_ends_by_driving_the_trained_model_in_closed_loop(tmp_path, mon
     assert len(runs) == 2 and not (runs[-1] / "closed-loop").exists()
 
 
-def test_init_from_a_run_folder_starts_from_its_weights(run, demo, tmp_path):
+def test_init_from_a_run_folder_starts_from_its_weights(run, demo, tmp_path, caplog):
+    import logging
+
     from training.trainer import build_networks
 
+    caplog.set_level(logging.INFO, logger="training.trainer")
     args = ["--data", str(demo / "train"), "--val-recording", str(demo / "val")]
     args += ["--arch", "pilotnet", "--epochs", "1", "--pipeline", "host", "--quiet"]
     assert main([*args, "--init-from", str(run), "--out", str(tmp_path)]) == 0
     (config,) = tmp_path.glob("*/config.json")
     assert json.loads(config.read_text())["settings"]["init_from"] == str(run / "model.keras")
+    assert "(at the start, from --init-from," in caplog.text and "untrained" not in caplog.text
     served, _ = build_networks(
         demo_config(demo, tmp_path, init_from=str(run / "model.keras")), on_device=False
     )
