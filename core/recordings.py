@@ -213,7 +213,7 @@ class Recording:
             np.array([r.left is not None and r.right is not None for r in self.rows], dtype=bool)
         )
 
-    @property
+    @cached_property
     def centre_only(self) -> bool:
         """No row has a side image: a centre-camera recording (as the simulator's own
         recordings cut to the centre camera are), which is not a damaged one."""
