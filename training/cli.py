@@ -76,7 +76,7 @@ def train_config(args) -> TrainConfig:
     """The run asked for, every setting checked (ValueError, named): before the demo
     data is rendered, so a bad setting does not cost 25 s."""
     augment = augment_config(args)
-    check_dagger(args.dagger, args.dagger_epochs, augment.recovery_p)
+    check_dagger(args.dagger, args.dagger_epochs, augment.recovery_p, first_epochs=args.epochs)
     given = fields_from(TrainConfig, args)
     given.update(
         epochs=args.epochs if args.epochs is not None else defaults_epochs(args),

@@ -52,13 +52,20 @@ def default_of(cls: type, name: str) -> Any:
     raise AttributeError(f"{cls.__name__} has no field {name!r}")
 
 
-def check_dagger(rounds: int, epochs: int | None, recovery_p: float) -> None:
-    """DAgger's settings (``--dagger``, ``--dagger-epochs``, ``--recovery``), checked
-    before any training and again by the rounds themselves (ValueError, named)."""
+def check_dagger(
+    rounds: int, epochs: int | None, recovery_p: float, *, first_epochs: int | None = None
+) -> None:
+    """DAgger's settings (``--dagger``, ``--dagger-epochs``, ``--recovery``; the first
+    run's ``--epochs``, each round's default), checked before any training and again by
+    the rounds themselves (ValueError, named)."""
     if rounds < 0:
         raise ValueError(f"--dagger needs a number of rounds >= 0, got {rounds}")
     if epochs is not None and epochs < 1:
         raise ValueError(f"--dagger-epochs needs a number of epochs >= 1, got {epochs}")
+    if rounds and epochs is None and first_epochs == 0:
+        raise ValueError(
+            "--dagger after --epochs 0 needs --dagger-epochs N: the epochs of each round"
+        )
     if rounds and not recovery_p:
         raise ValueError("--dagger trains on recovery views: give --recovery P with P > 0")
 
@@ -165,11 +172,13 @@ class TrainConfig:
         if self.arch not in models.ARCHITECTURES:
             known = ", ".join(sorted(models.ARCHITECTURES))
             raise ValueError(f"unknown --arch {self.arch!r}; expected one of: {known}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(
-                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
-                )
+        if self.epochs < 0 or (self.epochs == 0 and not self.init_from):
+            raise ValueError(
+                f"--epochs must be >= 1 (or 0 with --init-from: keep the model it starts "
+                f"from, for DAgger rounds on it), got {self.epochs}"
+            )
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
         if self.pipeline not in PIPELINES:

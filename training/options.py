@@ -100,7 +100,9 @@ def _add_fitting_options(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="maximum epochs, early stopping may end sooner "
-        f"(default {default_of(TrainConfig, 'epochs')}; {DEMO_EPOCHS} on the demo data)",
+        f"(default {default_of(TrainConfig, 'epochs')}; {DEMO_EPOCHS} on the demo data); "
+        "0 with --init-from keeps the model it starts from (DAgger rounds on a finished "
+        "run: --epochs 0 --dagger N --dagger-epochs E)",
     )
     train(
         "--batch-size",

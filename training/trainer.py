@@ -84,16 +84,19 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
     )
     log = EpochLog(run / "history.csv", data, train_seq.samples, predict, extra)
     log.set_model(trained)
-    # Epoch 0: the model before training (untrained, or --init-from's weights) on the same
-    # fixed sets, the reference for every epoch.
-    log.record(0, math.nan, float(trained.evaluate(val_seq, verbose=0)), 0.0)
-
     record = run_record(
         config, served, settings, data, train_paths, pipeline, lr, distribution=distribution
     )
     write_json(run / "config.json", record)
 
     callbacks = epoch_callbacks(config, run, selection, log, served, inner)
+    # Epoch 0: the model before training (untrained, or --init-from's weights) on the same
+    # fixed sets, the reference for every epoch; trained weights are a candidate too.
+    val0 = float(trained.evaluate(val_seq, verbose=0))
+    start = selection.judge_start(val0) if selection is not None and config.init_from else None
+    log.record(0, math.nan, val0, 0.0, start)
+    if config.epochs == 0 and not (run / "model.keras").exists():
+        served.save(run / "model.keras")  # --epochs 0: the run is the model it starts from
     wall, interrupted = fit(trained, train_seq, val_seq, config.epochs, callbacks, progress)
     finish_run(run, record, log, train_seq.samples, extra, wall=wall, interrupted=interrupted)
     return run
@@ -243,6 +246,8 @@ def fit(trained, train_seq, val_seq, epochs: int, callbacks, progress) -> tuple[
     interrupted)."""
     started = time.perf_counter()
     interrupted = False
+    if epochs == 0:  # --init-from with --epochs 0: nothing to fit
+        return 0.0, False
     try:
         trained.fit(
             train_seq,
@@ -263,8 +268,15 @@ def finish_run(
     """model.h5 beside the kept model.keras, curves.png, and the results in config.json."""
     trained_rows = [r for r in log.rows if r["epoch"] > 0]
     if not (run / "model.keras").exists():
-        raise RuntimeError(f"training stopped before any epoch finished; see {run}")
-    best_row = best_epoch_row(trained_rows)
+        raise RuntimeError(
+            f"no checkpoint kept: training stopped before any epoch finished, or no epoch "
+            f"could drive (the closed-loop warnings say why); see {run}"
+        )
+    # Candidates: the trained epochs, and the start when it was driven or is all there is.
+    start = log.rows[0]
+    started_driven = math.isfinite(start.get("cl_interventions_per_km", math.nan))
+    candidates = trained_rows + ([start] if started_driven or not trained_rows else [])
+    best_row = best_epoch_row(candidates)
     best = models.load_model(run / "model.keras")
     # .keras first, then .h5 from a separately loaded copy: saving .h5 strips the
     # optimizer from the live model (keras-pitfalls item 5).
@@ -279,7 +291,9 @@ def finish_run(
         best_closed_loop={k: best_row[k] for k in extra},
         initial_val_mse=log.rows[0]["val_mse"],
         wall_seconds=round(wall, 1),
-        train_images_per_s=round(images / sum(r["seconds"] for r in trained_rows), 1),
+        train_images_per_s=(
+            round(images / sum(r["seconds"] for r in trained_rows), 1) if trained_rows else None
+        ),
     )
     write_json(run / "config.json", record)
     logger.info(

@@ -135,7 +135,7 @@ def run_rounds(
     import models
     from training.trainer import train
 
-    check_dagger(rounds, epochs, config.augment.recovery_p)
+    check_dagger(rounds, epochs, config.augment.recovery_p, first_epochs=config.epochs)
     if config.closed_loop_every and selection is None:
         raise ValueError("closed_loop_every > 0 needs the closed-loop selection of the first run")
     val = {str(Path(p).resolve()) for p in config.val_recordings}

@@ -77,6 +77,10 @@ MAX_CURVATURE = float(steering_to_curvature(1.0))
 CONTROL_HZ = 15.0
 
 
+class NonFiniteSteering(ValueError):
+    """A policy answered NaN or infinity: no car can follow it (a diverged model)."""
+
+
 @dataclass(frozen=True)
 class LoopConfig:
     criterion: str = "road"
@@ -326,8 +330,14 @@ def _answer(policy: Policy, frames, path: ReferencePath, cars: _Cars, p, speed) 
         speed_mph=speed[idx] * MPH_PER_MPS,
         steering=cars.applied[idx],
     )
+    answer = np.asarray(policy(frames, ctx), dtype=np.float64)
+    if not np.all(np.isfinite(answer)):
+        raise NonFiniteSteering(
+            f"{policy.name} answered a steering of {answer[~np.isfinite(answer)][0]} at "
+            f"frame {int(ctx.frame[0])}: a model whose weights diverged cannot drive"
+        )
     output = np.zeros(len(cars.active))
-    output[idx] = np.clip(np.asarray(policy(frames, ctx), dtype=np.float64), -1.0, 1.0)
+    output[idx] = np.clip(answer, -1.0, 1.0)
     return output
 
 

@@ -6,7 +6,9 @@ open loop never shows it the views its own errors lead to. So every N epochs the
 model being trained drives the validation recordings in the closed loop of
 :mod:`evaluation.closed_loop.loop` (the evaluator's default criterion and car response,
 no recovery trials), and the run keeps the checkpoint with the fewest
-interventions per km, tie-broken by validation MSE.
+interventions per km, tie-broken by validation MSE. A run that starts from trained
+weights (``--init-from``, DAgger's rounds) drives them first, as epoch 0: more
+epochs can make a model drive worse, and then the run keeps what it started from.
 
 Cost: one drive of each validation recording per evaluated epoch, about one frame
 synthesis and one model call per control step (15 Hz of recorded time); the
@@ -23,7 +25,7 @@ from pathlib import Path
 import keras
 
 from core.recordings import read_recordings
-from evaluation.closed_loop.loop import LoopConfig
+from evaluation.closed_loop.loop import LoopConfig, NonFiniteSteering
 from evaluation.closed_loop.policies import ModelPolicy
 from evaluation.closed_loop.run import build_references, evaluate_recordings
 from evaluation.closed_loop.scores import score
@@ -113,8 +115,36 @@ class ClosedLoopSelection(keras.callbacks.Callback):
         if n % self.every and n != self.epochs:
             logs.update({k: math.nan for k in COLUMNS})
             return
+        if self.judge(n, logs):
+            return
+        if n - self.best_epoch >= self.patience * self.every:
+            logger.info("closed loop: no better score in %d epochs: stopping", n - self.best_epoch)
+            self.model.stop_training = True
+
+    def judge_start(self, val_mse: float) -> dict:
+        """Drive the weights training starts from (``--init-from``, a DAgger round) as
+        epoch 0, a candidate like every driven epoch: when no epoch drives better, the
+        run keeps them. Returns the :data:`COLUMNS` for history.csv's epoch-0 row."""
+        logs = {"val_loss": val_mse}
+        self.judge(0, logs)
+        return {k: logs[k] for k in COLUMNS}
+
+    def judge(self, n: int, logs: dict) -> bool:
+        """Drive the current weights as epoch ``n``, write the scores into ``logs``, and
+        save the served model when they are the best so far; True when they are."""
+        label = f"epoch {n}" if n else "start (epoch 0, the weights trained on)"
         started = time.perf_counter()
-        s = self.drive()
+        try:
+            s = self.drive()
+        except NonFiniteSteering as exc:  # diverged: scored out, training goes on
+            logs.update(
+                cl_interventions=math.nan,
+                cl_interventions_per_km=math.inf,
+                cl_autonomy_percent=math.nan,
+                cl_seconds=round(time.perf_counter() - started, 1),
+            )
+            logger.warning("%s closed loop: not a candidate: %s", label, exc)
+            return False
         seconds = time.perf_counter() - started
         logs.update(
             cl_interventions=s["interventions"],
@@ -129,8 +159,8 @@ class ClosedLoopSelection(keras.callbacks.Callback):
         key = (s["interventions_per_km"], logs.get("val_loss", math.inf))
         better = key < self.best
         logger.info(
-            "epoch %d closed loop: %.1f interventions/km, autonomy %.1f%% [%s] in %.0f s%s",
-            n,
+            "%s closed loop: %.1f interventions/km, autonomy %.1f%% [%s] in %.0f s%s",
+            label,
             s["interventions_per_km"],
             s["autonomy_percent"],
             per,
@@ -140,6 +170,4 @@ class ClosedLoopSelection(keras.callbacks.Callback):
         if better:
             self.best, self.best_epoch = key, n
             self.served.save(self.path)
-        elif n - self.best_epoch >= self.patience * self.every:
-            logger.info("closed loop: no better score in %d epochs: stopping", n - self.best_epoch)
-            self.model.stop_training = True
+        return better

@@ -8,7 +8,7 @@ import pytest
 
 from evaluation.closed_loop.car_model import CarResponse
 from evaluation.closed_loop.kinematics import build_path
-from evaluation.closed_loop.loop import MAX_CURVATURE, LoopConfig, run_cars
+from evaluation.closed_loop.loop import MAX_CURVATURE, LoopConfig, NonFiniteSteering, run_cars
 from evaluation.closed_loop.policies import ConstantPolicy, HumanReplayPolicy, Policy
 from evaluation.closed_loop.recovery import recovery_summary, recovery_trials
 from evaluation.closed_loop.road import RoadEdges
@@ -65,6 +65,31 @@ def test_nvidia_interventions_of_a_constant_wrong_steering_by_hand():
     assert s["autonomy_percent"] == pytest.approx((1 - 150 / s["elapsed_s"]) * 100)
     assert s["interventions_per_km"] == pytest.approx(25 / s["distance_km"])
     assert s["lateral_offset_m"]["max"] == pytest.approx(1.020, abs=2e-3)
+
+
+class DivergesAt(Policy):
+    """Steers straight, then answers ``value`` from step ``step`` on (a model whose
+    weights went to NaN)."""
+
+    name = "diverged model"
+
+    def __init__(self, step: int, value: float):
+        self.step, self.value, self.calls = step, value, 0
+
+    def __call__(self, views, ctx):
+        self.calls += 1
+        return np.full(len(ctx.frame), self.value if self.calls > self.step else 0.0)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_a_non_finite_steering_stops_the_drive_with_a_clear_error(value):
+    """NaN once made the car's pose NaN and hung the view synthesis; now it is named."""
+    policy = DivergesAt(5, value)
+    with pytest.raises(
+        NonFiniteSteering, match=r"diverged model answered a steering of (nan|inf) at frame 5"
+    ):
+        run_cars(straight(), blank_views, policy, LoopConfig(**NVIDIA), start=np.array([0]))
+    assert policy.calls == 6
 
 
 def test_nvidia_heading_limit_counts_too():

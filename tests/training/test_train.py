@@ -179,8 +179,9 @@ def test_train_recovers_from_a_half_rendered_demo_recording(tmp_path, monkeypatc
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--epochs", "0"], "--epochs must be >= 1, got 0"),
-        (["--epochs", "-3"], "--epochs must be >= 1, got -3"),
+        (["--epochs", "0"], "--epochs must be >= 1 (or 0 with --init-from: keep the model"),
+        (["--epochs", "-3"], "--epochs must be >= 1 (or 0 with --init-from"),
+        (["--epochs", "-3"], "got -3"),
         (
             ["--mixed-precision", "--pipeline", "host"],
             "--mixed-precision needs the device pipeline",
@@ -361,3 +362,94 @@ def test_a_bad_init_from_is_refused_without_a_run_folder(
     assert main([*args, "--init-from", str(source), "--out", str(out)]) == 2
     assert message in caplog.text, caplog.text
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_run_from_trained_weights_drives_them_first_and_keeps_them_when_better(
+    selected, demo, tmp_path
+):
+    """With --init-from the starting weights are epoch 0 of the closed-loop selection:
+    here training at a ruinous rate drives worse, so the run keeps what it started from."""
+    start, selection = selected
+    start_cl = json.loads((start / "config.json").read_text())["best_closed_loop"]
+    config = demo_config(
+        demo, tmp_path, epochs=1, lr=5.0, closed_loop_every=1, init_from=str(start / "model.keras")
+    )
+    run = train(config, progress=False, selection=selection)
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    # Driving is deterministic: epoch 0 scores as the start's kept epoch did.
+    assert int(rows[0]["cl_interventions"]) == start_cl["cl_interventions"]
+    assert float(rows[1]["cl_interventions_per_km"]) > float(rows[0]["cl_interventions_per_km"])
+    record = json.loads((run / "config.json").read_text())
+    assert record["best_epoch"] == 0 and record["epochs_run"] == 1
+    assert record["best_closed_loop"]["cl_interventions"] == start_cl["cl_interventions"]
+    kept, was = models.load_model(run / "model.keras"), models.load_model(start / "model.keras")
+    for got, want in zip(kept.get_weights(), was.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_epochs_0_keeps_the_start_for_dagger_rounds_on_a_finished_run(run, demo, tmp_path):
+    config = demo_config(demo, tmp_path, epochs=0, init_from=str(run / "model.keras"))
+    kept = train(config, progress=False)
+    record = json.loads((kept / "config.json").read_text())
+    assert record["epochs_run"] == 0 and record["best_epoch"] == 0
+    assert record["train_images_per_s"] is None
+    assert (kept / "model.h5").exists()
+    a, b = models.load_model(kept / "model.keras"), models.load_model(run / "model.keras")
+    for got, want in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "-1", "--init-from", "x.keras"], "--epochs must be >= 1"),
+        (
+            ["--epochs", "0", "--dagger", "1", "--init-from", "x.keras"],
+            "--dagger after --epochs 0 needs --dagger-epochs N",
+        ),
+    ],
+)
+def test_epochs_0_needs_a_start_and_dagger_epochs(tmp_path, caplog, args, message):
+    assert main(["--data", str(tmp_path), "--out", str(tmp_path), *args]) == 2
+    assert message in caplog.text, caplog.text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_diverged_epoch_is_scored_out_of_the_selection(selected, tmp_path, caplog):
+    """An epoch whose weights went to NaN cannot drive: it is logged and never kept,
+    and training goes on (it used to hang the drive)."""
+    import math
+
+    start, selection = selected
+    model = models.load_model(start / "model.keras")
+    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+    selection.attach(model, model, tmp_path / "kept.keras", 3)
+    logs = {"val_loss": 0.1}
+    assert selection.judge(2, logs) is False
+    assert logs["cl_interventions_per_km"] == math.inf and math.isnan(logs["cl_interventions"])
+    assert "epoch 2 closed loop: not a candidate" in caplog.text and "diverged" in caplog.text
+    assert not (tmp_path / "kept.keras").exists()
+
+
+def test_dagger_rounds_on_a_finished_run_from_the_command_line(run, demo, tmp_path, caplog):
+    """--init-from RUN --epochs 0 --dagger 1: round 0 is the finished run's model, driven
+    once; round 1 drives the training recording, trains on its states from those weights."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    args = ["--data", str(demo / "train"), "--val-recording", str(demo / "val")]
+    args += ["--arch", "pilotnet", "--batch-size", "32", "--pipeline", "host", "--quiet"]
+    args += ["--init-from", str(run), "--epochs", "0", "--closed-loop-every", "1"]
+    assert main([*args, "--dagger", "1", "--dagger-epochs", "1", "--out", str(tmp_path)]) == 0
+    first, second = sorted(tmp_path.iterdir())
+    r0 = json.loads((first / "config.json").read_text())
+    r1 = json.loads((second / "config.json").read_text())
+    assert (r0["epochs_run"], r0["best_epoch"], r0["settings"]["dagger_round"]) == (0, 0, 0)
+    assert r1["settings"]["dagger_round"] == 1 and r1["epochs_run"] == 1
+    assert r1["settings"]["init_from"] == str(first / "model.keras")
+    rows = list(csv.DictReader((second / "history.csv").open()))
+    # Round 1 starts from round 0's model: its epoch 0 drives exactly as round 0 did.
+    assert int(rows[0]["cl_interventions"]) == r0["best_closed_loop"]["cl_interventions"]
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert "states off the line collected" in caplog.text and "DAgger round 1:" in caplog.text
