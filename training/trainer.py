@@ -93,11 +93,18 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
     # Epoch 0: the model before training (untrained, or --init-from's weights) on the same
     # fixed sets, the reference for every epoch; trained weights are a candidate too.
     val0 = float(trained.evaluate(val_seq, verbose=0))
-    start = selection.judge_start(val0) if selection is not None and config.init_from else None
+    start = (
+        selection.judge_start(val0, config.init_from)
+        if selection is not None and config.init_from
+        else None
+    )
     log.record(0, math.nan, val0, 0.0, start)
-    if config.epochs == 0 and not (run / "model.keras").exists():
-        served.save(run / "model.keras")  # --epochs 0: the run is the model it starts from
-    wall, interrupted = fit(trained, train_seq, val_seq, config.epochs, callbacks, progress)
+    if config.epochs:
+        wall, interrupted = fit(trained, train_seq, val_seq, config.epochs, callbacks, progress)
+    else:  # --init-from with --epochs 0: the run is the model it starts from
+        if not (run / "model.keras").exists():
+            served.save(run / "model.keras")
+        wall, interrupted = 0.0, False
     finish_run(run, record, log, train_seq.samples, extra, wall=wall, interrupted=interrupted)
     return run
 
@@ -246,8 +253,6 @@ def fit(trained, train_seq, val_seq, epochs: int, callbacks, progress) -> tuple[
     interrupted)."""
     started = time.perf_counter()
     interrupted = False
-    if epochs == 0:  # --init-from with --epochs 0: nothing to fit
-        return 0.0, False
     try:
         trained.fit(
             train_seq,

@@ -83,6 +83,8 @@ class ClosedLoopSelection(keras.callbacks.Callback):
             time.perf_counter() - started,
         )
         self.served = self.inner = None
+        #: Scores of the model files this selection saved, by _file_key.
+        self._saved: dict[tuple[str, int], dict] = {}
         self.path: Path | None = None
         self.epochs: int | None = None
 
@@ -121,21 +123,30 @@ class ClosedLoopSelection(keras.callbacks.Callback):
             logger.info("closed loop: no better score in %d epochs: stopping", n - self.best_epoch)
             self.model.stop_training = True
 
-    def judge_start(self, val_mse: float) -> dict:
+    def judge_start(self, val_mse: float, start) -> dict:
         """Drive the weights training starts from (``--init-from``, a DAgger round) as
         epoch 0, a candidate like every driven epoch: when no epoch drives better, the
-        run keeps them. Returns the :data:`COLUMNS` for history.csv's epoch-0 row."""
+        run keeps them. ``start`` is their model file; when this selection saved it (a
+        DAgger round starts from the last round's kept model) its scores are reused.
+        Returns the :data:`COLUMNS` for history.csv's epoch-0 row."""
         logs = {"val_loss": val_mse}
-        self.judge(0, logs)
+        self.judge(0, logs, known=self.saved_scores(start))
         return {k: logs[k] for k in COLUMNS}
 
-    def judge(self, n: int, logs: dict) -> bool:
-        """Drive the current weights as epoch ``n``, write the scores into ``logs``, and
-        save the served model when they are the best so far; True when they are."""
+    def saved_scores(self, model_file) -> dict | None:
+        """The scores of ``model_file`` when this selection saved it itself (the
+        previous DAgger round's kept model): driving is deterministic, so they need no
+        second drive. None for any other file, or one changed since."""
+        return self._saved.get(_file_key(model_file))
+
+    def judge(self, n: int, logs: dict, *, known: dict | None = None) -> bool:
+        """Drive the current weights as epoch ``n`` (or take their ``known`` scores),
+        write the scores into ``logs``, and save the served model when they are the best
+        so far; True when they are."""
         label = f"epoch {n}" if n else "start (epoch 0, the weights trained on)"
         started = time.perf_counter()
         try:
-            s = self.drive()
+            s = known if known is not None else self.drive()
         except NonFiniteSteering as exc:  # diverged: scored out, training goes on
             logs.update(
                 cl_interventions=math.nan,
@@ -159,15 +170,22 @@ class ClosedLoopSelection(keras.callbacks.Callback):
         key = (s["interventions_per_km"], logs.get("val_loss", math.inf))
         better = key < self.best
         logger.info(
-            "%s closed loop: %.1f interventions/km, autonomy %.1f%% [%s] in %.0f s%s",
+            "%s closed loop: %.1f interventions/km, autonomy %.1f%% [%s] %s%s",
             label,
             s["interventions_per_km"],
             s["autonomy_percent"],
             per,
-            seconds,
+            "as scored when saved" if known is not None else f"in {seconds:.0f} s",
             " - best so far, saved" if better else "",
         )
         if better:
             self.best, self.best_epoch = key, n
             self.served.save(self.path)
+            self._saved[_file_key(self.path)] = s
         return better
+
+
+def _file_key(path) -> tuple[str, int]:
+    """A saved model file as it is now: resolved path and modification time."""
+    p = Path(path).resolve()
+    return str(p), p.stat().st_mtime_ns if p.exists() else -1
