@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from core.cli import HelpFormatter, error_exit, setup_logging
+from evaluation.closed_loop.policies import REPEAT_NOISE
 from evaluation.robustness.benchmark import (
     CLOSED_LOOP_INTENSITIES,
     DEFAULT_DRIVE_S,
@@ -204,6 +205,24 @@ def _add_closed_loop(sub) -> None:
         type=_count(0),
         default=8,
         help="start points per log for the recovery trials (default 8; 0 = none)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=_count(1),
+        default=1,
+        metavar="N",
+        help="drives per log and policy: the first as the policy steers, the others with "
+        "a tiny steering noise (--repeat-noise) added; the report gives each drive's "
+        "interventions and their spread, the margin within which two policies' counts "
+        "do not differ (default 1: one drive)",
+    )
+    p.add_argument(
+        "--repeat-noise",
+        type=float,
+        default=REPEAT_NOISE,
+        metavar="SD",
+        help=f"steering noise of the repeated drives, Ornstein-Uhlenbeck over 0.5 s "
+        f"(default {REPEAT_NOISE:g} = {REPEAT_NOISE * 25:g} degrees of wheel)",
     )
     p.add_argument(
         "--via-server",

@@ -106,6 +106,7 @@ def cmd_replay(args) -> int:
 def cmd_closed_loop(args) -> int:
     try:
         config = loop_config(args)
+        run.check_repeats(args.repeats, args.repeat_noise)
     except ValueError as exc:
         return error_exit(exc, logger)
     spec = None if args.via_server else resolve_model(args.model)
@@ -129,6 +130,8 @@ def cmd_closed_loop(args) -> int:
             recovery_points=args.recovery_points,
             visuals=visuals,
             progress=not args.quiet,
+            repeats=args.repeats,
+            repeat_noise=args.repeat_noise,
         )
     finally:
         policy.close()
@@ -169,6 +172,8 @@ def _closed_loop_meta(args, config, policy, spec, runtime, recordings, refs, wal
             "car": args.car,
             "calibration": args.calibration,
             "camera": camera_dict(config.camera),
+            "repeats": args.repeats,
+            "repeat_noise": args.repeat_noise,
         },
         "references": {ref.name: ref.summary() for ref in refs},
     }
@@ -185,7 +190,13 @@ def _baselines(args, refs, config: LoopConfig) -> dict[str, dict]:
     out = {}
     for base in baseline_policies(args.baseline_bias):
         d, t = run.evaluate_recordings(
-            refs, base, config, recovery_points=args.recovery_points, progress=not args.quiet
+            refs,
+            base,
+            config,
+            recovery_points=args.recovery_points,
+            progress=not args.quiet,
+            repeats=args.repeats,
+            repeat_noise=args.repeat_noise,
         )
         out[base.name] = run.summarise(d, t, {})
     return out
@@ -206,13 +217,26 @@ def _log_closed_loop(summary: dict, out: Path) -> None:
         "n/a" if rec != rec else f"{100 * rec:.0f}%",
         out,
     )
-    for name, b in summary["baselines"].items():
-        logger.info(
-            "baseline %s: %d interventions, autonomy %.1f%%",
-            name,
-            b["overall"]["interventions"],
-            b["overall"]["autonomy_percent"],
-        )
+    for name, sm in {summary["policy"]: summary, **summary["baselines"]}.items():
+        if name != summary["policy"]:
+            logger.info(
+                "baseline %s: %d interventions, autonomy %.1f%%",
+                name,
+                sm["overall"]["interventions"],
+                sm["overall"]["autonomy_percent"],
+            )
+        for log, figures in sm["logs"].items():
+            if "repeats" in figures:
+                n = figures["repeats"]["interventions"]
+                logger.info(
+                    "%s, %s: interventions over %d drives %s (mean %.1f, sd %.1f)",
+                    name,
+                    log,
+                    figures["repeats"]["drives"],
+                    ", ".join(f"{v:.0f}" for v in n["values"]),
+                    n["mean"],
+                    n["sd"],
+                )
 
 
 def cmd_path(args) -> int:

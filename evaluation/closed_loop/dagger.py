@@ -23,42 +23,13 @@ import numpy as np
 from core.recordings import read_recordings
 from core.runs import read_config
 from evaluation.closed_loop.loop import LoopConfig
-from evaluation.closed_loop.policies import ModelPolicy, Policy
+from evaluation.closed_loop.policies import ModelPolicy, NoisyPolicy, Policy
 from evaluation.closed_loop.run import build_references, evaluate_recordings
 from serving.runtime import KerasPredictor
 from sim.camera import ROOT_AHEAD_OF_REAR_AXLE_M
 from training.config import check_dagger
 
 logger = logging.getLogger(__name__)
-
-
-class NoisyPolicy(Policy):
-    """``policy`` plus Ornstein-Uhlenbeck steering noise: standard deviation
-    ``sigma`` (steering units), correlation time ``tau_s`` (a held error, like a
-    driver's, not white jitter that the car's lag would filter away)."""
-
-    def __init__(self, policy: Policy, sigma: float, *, tau_s: float = 0.5, seed: int = 0):
-        if sigma < 0:
-            raise ValueError(f"noise sigma must be >= 0, got {sigma}")
-        self.policy, self.sigma, self.tau_s = policy, float(sigma), float(tau_s)
-        self.name = f"{policy.name} + noise {sigma:g}"
-        self.rng = np.random.default_rng(seed)
-        self.state = np.zeros(0)
-        self.last_time: float | None = None
-
-    def __call__(self, views, ctx):
-        out = np.asarray(self.policy(views, ctx), np.float64)
-        if len(self.state) != len(out):
-            self.state = np.zeros(len(out))
-        # About one decision per control step (15 Hz): decay over 1/15 s.
-        a = math.exp(-1.0 / (15.0 * self.tau_s))
-        self.state = a * self.state + self.sigma * math.sqrt(1 - a * a) * self.rng.normal(
-            size=len(out)
-        )
-        return np.clip(out + self.state, -1.0, 1.0)
-
-    def close(self) -> None:
-        self.policy.close()
 
 
 def collect_states(

@@ -9,6 +9,7 @@ the recorded human steering of the reference frame, for the baselines).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,13 @@ import numpy as np
 from tools.simclient import SimulatorClient, SimulatorProtocolError
 
 logger = logging.getLogger(__name__)
+
+#: ``--repeat-noise``: steering noise of the repeated drives (Ornstein-Uhlenbeck, 0.5 s),
+#: 0.001 = 0.025 degrees of wheel, far below what any model resolves. The closed loop
+#: amplifies such a perturbation: on nicholas_t2_jungle it moved eff's count between
+#: 139 and 153, about as far as running the same model through LiteRT instead of Keras
+#: (149 against 138); docs/evaluation.md, "How far one drive's count can be trusted".
+REPEAT_NOISE = 0.001
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,35 @@ class HumanReplayPolicy(Policy):
 
     def __call__(self, views, ctx):
         return np.clip(ctx.human + self.bias, -1.0, 1.0)
+
+
+class NoisyPolicy(Policy):
+    """``policy`` plus Ornstein-Uhlenbeck steering noise: standard deviation
+    ``sigma`` (steering units), correlation time ``tau_s`` (a held error, like a
+    driver's, not white jitter that the car's lag would filter away)."""
+
+    def __init__(self, policy: Policy, sigma: float, *, tau_s: float = 0.5, seed: int = 0):
+        if sigma < 0:
+            raise ValueError(f"noise sigma must be >= 0, got {sigma}")
+        self.policy, self.sigma, self.tau_s = policy, float(sigma), float(tau_s)
+        self.name = f"{policy.name} + noise {sigma:g}"
+        self.rng = np.random.default_rng(seed)
+        self.state = np.zeros(0)
+        self.last_time: float | None = None
+
+    def __call__(self, views, ctx):
+        out = np.asarray(self.policy(views, ctx), np.float64)
+        if len(self.state) != len(out):
+            self.state = np.zeros(len(out))
+        # About one decision per control step (15 Hz): decay over 1/15 s.
+        a = math.exp(-1.0 / (15.0 * self.tau_s))
+        self.state = a * self.state + self.sigma * math.sqrt(1 - a * a) * self.rng.normal(
+            size=len(out)
+        )
+        return np.clip(out + self.state, -1.0, 1.0)
+
+    def close(self) -> None:
+        self.policy.close()
 
 
 class ServerPolicy(Policy):

@@ -131,6 +131,7 @@ def summary_markdown(summary: dict) -> str:
                 rows.append([name, log, *[funcs[k](sc) for k in BASELINE_KEYS]])
         out.append(markdown_table(header, rows))
         out.append("")
+    out.extend(_spread_section(summary, names))
     out.append(f"## {summary['policy']}\n")
     out.append(
         markdown_table(["score", *cols], [[lab, *[f(d) for d in data]] for lab, f in SCORE_ROWS])
@@ -178,6 +179,50 @@ def summary_markdown(summary: dict) -> str:
         ]
         out.append(markdown_table(header, [_reference_row(n, r) for n, r in refs.items()]))
     return "\n".join(out)
+
+
+def _spread_section(summary: dict, names: list[str]) -> list[str]:
+    """The repeated drives' table (``--repeats``): each drive's interventions, their
+    mean, standard deviation and range, per policy and recording."""
+    rep = summary["overall"].get("repeats")
+    if rep is None:
+        return []
+    noise = summary["config"]["repeat_noise"]
+    out = [
+        f"Each log driven {rep['drives']} times by each policy: the first as it steers, the "
+        f"others with a steering noise of {noise:g} (Ornstein-Uhlenbeck, 0.5 s) added. Counts "
+        "that differ by less than their spread do not tell two policies apart.\n"
+    ]
+    header = [
+        "policy",
+        "recording",
+        "interventions per drive",
+        "mean",
+        "sd",
+        "range",
+        "autonomy, NVIDIA (%) range",
+    ]
+    rows = []
+    pols = {summary["policy"]: summary, **summary.get("baselines", {})}
+    for name, sm in pols.items():
+        scopes = [("all", sm["overall"])] if len(names) > 1 else []
+        for log, sc in scopes + list(sm["logs"].items()):
+            r = sc["repeats"]
+            n, a = r["interventions"], r["autonomy_percent"]
+            rows.append(
+                [
+                    name,
+                    log,
+                    ", ".join(f"{v:.0f}" for v in n["values"]),
+                    f"{n['mean']:.1f}",
+                    f"{n['sd']:.1f}",
+                    f"{n['min']:.0f}-{n['max']:.0f}",
+                    f"{a['min']:.1f} to {a['max']:.1f}",
+                ]
+            )
+    out.append(markdown_table(header, rows))
+    out.append("")
+    return out
 
 
 def _reference_row(name: str, r: dict) -> list:

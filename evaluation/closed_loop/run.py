@@ -10,14 +10,14 @@ trials (:mod:`evaluation.closed_loop.recovery`) and scores the drives
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from evaluation.closed_loop.kinematics import ReferencePath
 from evaluation.closed_loop.loop import LoopConfig, Trace, run_cars
-from evaluation.closed_loop.policies import Policy
+from evaluation.closed_loop.policies import REPEAT_NOISE, NoisyPolicy, Policy
 from evaluation.closed_loop.recovery import recovery_summary, recovery_trials
 from evaluation.closed_loop.reference import Reference, build_reference
 from evaluation.closed_loop.scores import score
@@ -38,6 +38,9 @@ class Driven:
     path: ReferencePath
     lines: np.ndarray  # csv line of each path frame
     trace: Trace
+    #: The same segment driven again with a tiny steering noise (``repeats``), one
+    #: trace each, for the spread of the figures.
+    repeats: list[Trace] = field(default_factory=list)
 
 
 def build_references(
@@ -88,11 +91,17 @@ def evaluate_recordings(
     progress: bool = True,
     transform=None,
     max_time_s: float | None = None,
+    repeats: int = 1,
+    repeat_noise: float = REPEAT_NOISE,
 ) -> tuple[list[Driven], dict[str, list[dict]]]:
     """Drive every segment of every reference; run the recovery trials. The car
     responds as each reference's fitted (or bicycle) response says. ``transform(view,
     row)`` changes each synthesised view before the policy sees it (corruptions);
-    ``max_time_s`` ends each segment's drive after that many seconds."""
+    ``max_time_s`` ends each segment's drive after that many seconds. With
+    ``repeats`` > 1 each segment is driven ``repeats - 1`` more times with the
+    policy plus a steering noise of ``repeat_noise`` (each its own seed), for the
+    spread of the figures; the first drive is the policy's own."""
+    check_repeats(repeats, repeat_noise)
     driven: list[Driven] = []
     trials: dict[str, list[dict]] = {}
     for ref in references:
@@ -117,7 +126,22 @@ def evaluate_recordings(
                 progress=progress,
                 desc=f"{ref.name} segment {i + 1}/{len(ref.segments)}",
             )
-            driven.append(Driven(ref.name, i, seg.path, ref.lines[seg.path.rows], tr))
+            again = [
+                run_cars(
+                    seg.path,
+                    views,
+                    # The wrapper is not closed: closing it would close ``policy``.
+                    NoisyPolicy(policy, repeat_noise, seed=1000 * i + r),
+                    cfg,
+                    start=np.array([0]),
+                    edges=seg.edges,
+                    max_time_s=max_time_s,
+                    progress=progress,
+                    desc=f"{ref.name} segment {i + 1}/{len(ref.segments)}, drive {r + 1}/{repeats}",
+                )
+                for r in range(1, repeats)
+            ]
+            driven.append(Driven(ref.name, i, seg.path, ref.lines[seg.path.rows], tr, again))
             points = int(round(recovery_points * seg.path.duration_s / total_s)) if total_s else 0
             if points:
                 trials[ref.name] += recovery_trials(
@@ -143,17 +167,61 @@ def evaluate_recordings(
     return driven, trials
 
 
+def check_repeats(repeats: int, noise: float) -> None:
+    """ValueError naming the bad value when ``repeats`` or ``noise`` make no sense."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1 (the drive itself). Received: {repeats}")
+    if not noise >= 0:
+        raise ValueError(f"repeat noise must be >= 0 (steering units). Received: {noise}")
+
+
+def spread(driven: list[Driven]) -> dict | None:
+    """The figures of each drive of ``driven`` (the first is the policy's own, the
+    others its repeats with steering noise), with their mean, standard deviation and
+    range; None when the segments were driven once."""
+    n = 1 + min((len(d.repeats) for d in driven), default=0)
+    if n < 2:
+        return None
+    drives = [score([d.trace if r == 0 else d.repeats[r - 1] for d in driven]) for r in range(n)]
+
+    def stats(key: str) -> dict:
+        v = np.array([s[key] for s in drives], dtype=np.float64)
+        return {
+            "values": v.tolist(),
+            "mean": float(v.mean()),
+            "sd": float(v.std(ddof=1)),
+            "min": float(v.min()),
+            "max": float(v.max()),
+        }
+
+    return {
+        "drives": n,
+        "interventions": stats("interventions"),
+        "autonomy_percent": stats("autonomy_percent"),
+        "interventions_per_km": stats("interventions_per_km"),
+    }
+
+
 def summarise(driven: list[Driven], trials: dict[str, list[dict]], meta: dict) -> dict:
     logs = list(dict.fromkeys(d.log for d in driven))
     all_trials = [t for v in trials.values() for t in v]
+
+    def figures(ds: list[Driven], recovery: dict) -> dict:
+        out = {**score([d.trace for d in ds]), "recovery": recovery}
+        rep = spread(ds)
+        if rep is not None:
+            out["repeats"] = rep
+        return out
+
     return {
         **meta,
-        "overall": {**score([d.trace for d in driven]), "recovery": recovery_summary(all_trials)},
+        "overall": figures(driven, recovery_summary(all_trials)),
         "logs": {
             name: {
-                **score([d.trace for d in driven if d.log == name]),
+                **figures(
+                    [d for d in driven if d.log == name], recovery_summary(trials.get(name, []))
+                ),
                 "segments": sum(d.log == name for d in driven),
-                "recovery": recovery_summary(trials.get(name, [])),
             }
             for name in logs
         },

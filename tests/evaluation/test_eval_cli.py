@@ -126,6 +126,41 @@ def test_closed_loop_short_run(tiny_run, demo_log_long, tmp_path):
     assert all(r["road_margin_m"] != "" for r in rows)
 
 
+def test_closed_loop_repeats_give_each_drive_and_the_spread(tiny_run, demo_log_long, tmp_path):
+    """--repeats 3: the first drive is the one the report is about, two more with the
+    steering noise; without noise the three are the same drive (the loop is
+    deterministic), with a noise big enough to matter they are not."""
+    base = ["closed-loop", str(tiny_run), str(demo_log_long), "-q", "--no-video"]
+    base += ["--recovery-points", "0", "--repeats", "3"]
+    assert main([*base, "--out", str(tmp_path / "still"), "--repeat-noise", "0"]) == 0
+    still = json.loads((tmp_path / "still" / "summary.json").read_text())
+    o = still["overall"]
+    assert still["config"]["repeats"] == 3 and still["config"]["repeat_noise"] == 0.0
+    assert o["repeats"]["interventions"]["values"] == [o["interventions"]] * 3
+    assert o["repeats"]["interventions"]["sd"] == 0.0
+    for b in still["baselines"].values():
+        assert b["logs"]["demo_long"]["repeats"]["drives"] == 3
+
+    assert main([*base, "--out", str(tmp_path / "shaken"), "--repeat-noise", "0.3"]) == 0
+    shaken = json.loads((tmp_path / "shaken" / "summary.json").read_text())
+    rep = shaken["logs"]["demo_long"]["repeats"]
+    # The first drive has no noise: it is the drive without --repeats.
+    assert rep["interventions"]["values"][0] == o["interventions"]
+    assert shaken["logs"]["demo_long"]["interventions"] == o["interventions"]
+    assert rep["interventions"]["max"] > rep["interventions"]["values"][0]
+    text = (tmp_path / "shaken" / "summary.md").read_text()
+    assert "driven 3 times by each policy" in text and "noise of 0.3" in text
+    assert "| constant +0 | demo_long |" in text
+
+
+def test_closed_loop_refuses_a_negative_repeat_noise(tiny_run, demo_log, tmp_path, caplog):
+    args = ["closed-loop", str(tiny_run), str(demo_log), "--out", str(tmp_path / "x")]
+    assert main([*args, "--repeats", "2", "--repeat-noise", "-0.1", "-q"]) == 2
+    assert "repeat noise must be >= 0" in caplog.text and not (tmp_path / "x").exists()
+    with pytest.raises(SystemExit):
+        main([*args, "--repeats", "0"])
+
+
 def test_calibrate_finds_the_demo_camera_and_closed_loop_reads_it(demo_log, tmp_path):
     out = tmp_path / "cal"
     code = main(

@@ -272,3 +272,59 @@ def test_config_rejects_nonsense():
         LoopConfig(criterion="lane")
     with pytest.raises(ValueError, match="control_hz"):
         LoopConfig(control_hz=0.0)
+
+
+def test_the_spread_of_repeated_drives_by_hand():
+    """Three drives of one segment: 25, 0 and 25 interventions (steering 0.15 gives 25
+    on this path, by hand above; straight gives none): mean 50/3, sd by hand."""
+    from evaluation.closed_loop.run import Driven, spread
+
+    path = straight()
+    cfg = LoopConfig(heading_limit_deg=30.0, **NVIDIA)
+
+    def drive(value):
+        return run_cars(path, blank_views, ConstantPolicy(value), cfg, start=np.array([0]))
+
+    lines = np.arange(len(path))
+    assert spread([Driven("log", 0, path, lines, drive(0.15))]) is None  # one drive
+    d = Driven("log", 0, path, lines, drive(0.15), repeats=[drive(0.0), drive(0.15)])
+    rep = spread([d])
+    n = rep["interventions"]
+    assert rep["drives"] == 3 and n["values"] == [25.0, 0.0, 25.0]
+    assert n["mean"] == pytest.approx(50 / 3)
+    # sample sd: deviations 25/3, -50/3, 25/3 -> sqrt((625 + 2500 + 625) / 9 / 2) = 14.43
+    assert n["sd"] == pytest.approx(math.sqrt(3750 / 18), rel=1e-9)
+    assert (n["min"], n["max"]) == (0.0, 25.0)
+    a = rep["autonomy_percent"]
+    assert a["max"] == pytest.approx(100.0) and a["values"][0] == pytest.approx(a["min"])
+    assert a["min"] == pytest.approx(score([d.trace])["autonomy_percent"])
+
+
+def test_noisy_policy_adds_held_noise_of_the_asked_size():
+    """Ornstein-Uhlenbeck noise: stationary sd sigma, correlated over tau (0.5 s at
+    15 Hz: lag-1 correlation exp(-1/7.5) = 0.875); sigma 0 changes nothing."""
+    from evaluation.closed_loop.policies import NoisyPolicy, StepContext
+
+    ctx = StepContext(np.zeros(1, int), np.zeros(1), np.zeros(1), np.zeros(1))
+    views = np.zeros((1, 160, 320, 3), np.uint8)
+    quiet = NoisyPolicy(ConstantPolicy(0.3), 0.0, seed=1)
+    assert [float(quiet(views, ctx)[0]) for _ in range(5)] == [0.3] * 5
+    noisy = NoisyPolicy(ConstantPolicy(0.0), 0.01, seed=1)
+    x = np.array([float(noisy(views, ctx)[0]) for _ in range(40000)])[1000:]
+    assert x.std() == pytest.approx(0.01, rel=0.1)
+    assert np.corrcoef(x[:-1], x[1:])[0, 1] == pytest.approx(math.exp(-1 / 7.5), abs=0.02)
+    a = NoisyPolicy(ConstantPolicy(0.0), 0.01, seed=2)
+    b = NoisyPolicy(ConstantPolicy(0.0), 0.01, seed=2)
+    assert [float(a(views, ctx)[0]) for _ in range(3)] == [
+        float(b(views, ctx)[0]) for _ in range(3)
+    ]
+
+
+def test_repeats_are_checked():
+    from evaluation.closed_loop.run import check_repeats
+
+    check_repeats(1, 0.0)
+    with pytest.raises(ValueError, match="repeats must be at least 1.*Received: 0"):
+        check_repeats(0, 0.001)
+    with pytest.raises(ValueError, match="repeat noise must be >= 0.*Received: -0.1"):
+        check_repeats(3, -0.1)

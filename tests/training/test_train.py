@@ -242,9 +242,9 @@ def test_dagger_states_are_visited_off_the_line_and_drawn_as_recovery_views(demo
     the line come back keyed by csv line, attach to those training rows, and the
     sequence draws them (rows, offsets and yaws) as recovery views."""
     from core.recordings import read_recordings
-    from evaluation.closed_loop.dagger import NoisyPolicy, collect_states
+    from evaluation.closed_loop.dagger import collect_states
     from evaluation.closed_loop.loop import LoopConfig
-    from evaluation.closed_loop.policies import ConstantPolicy
+    from evaluation.closed_loop.policies import ConstantPolicy, NoisyPolicy
     from evaluation.closed_loop.run import build_references
     from training.augment import AugmentConfig
     from training.data import DataSettings, prepare
