@@ -20,9 +20,10 @@ logger = logging.getLogger(__name__)
 
 #: ``--repeat-noise``: steering noise of the repeated drives (Ornstein-Uhlenbeck, 0.5 s),
 #: 0.001 = 0.025 degrees of wheel, far below what any model resolves. The closed loop
-#: amplifies such a perturbation: on nicholas_t2_jungle it moved eff's count between
-#: 139 and 153, about as far as running the same model through LiteRT instead of Keras
-#: (149 against 138); docs/evaluation.md, "How far one drive's count can be trusted".
+#: amplifies such a perturbation: on nicholas_t2_jungle it moved eff's count over
+#: 142-158 in five drives, about as far as running the same model through Keras
+#: instead of LiteRT does (138 against 149); docs/evaluation.md, "How far one drive's
+#: count can be trusted".
 REPEAT_NOISE = 0.001
 
 
