@@ -217,22 +217,23 @@ def _log_closed_loop(summary: dict, out: Path) -> None:
         "n/a" if rec != rec else f"{100 * rec:.0f}%",
         out,
     )
+    for name, b in summary["baselines"].items():
+        logger.info(
+            "baseline %s: %d interventions, autonomy %.1f%%",
+            name,
+            b["overall"]["interventions"],
+            b["overall"]["autonomy_percent"],
+        )
     for name, sm in {summary["policy"]: summary, **summary["baselines"]}.items():
-        if name != summary["policy"]:
-            logger.info(
-                "baseline %s: %d interventions, autonomy %.1f%%",
-                name,
-                sm["overall"]["interventions"],
-                sm["overall"]["autonomy_percent"],
-            )
         for log, figures in sm["logs"].items():
-            if "repeats" in figures:
-                n = figures["repeats"]["interventions"]
+            rep = figures.get("repeats")
+            if rep:
+                n = rep["interventions"]
                 logger.info(
                     "%s, %s: interventions over %d drives %s (mean %.1f, sd %.1f)",
                     name,
                     log,
-                    figures["repeats"]["drives"],
+                    rep["drives"],
                     ", ".join(f"{v:.0f}" for v in n["values"]),
                     n["mean"],
                     n["sd"],
