@@ -206,24 +206,7 @@ def _add_closed_loop(sub) -> None:
         default=8,
         help="start points per log for the recovery trials (default 8; 0 = none)",
     )
-    p.add_argument(
-        "--repeats",
-        type=_count(1),
-        default=1,
-        metavar="N",
-        help="drives per log and policy: the first as the policy steers, the others with "
-        "a tiny steering noise (--repeat-noise) added; the report gives each drive's "
-        "interventions and their spread, the margin within which two policies' counts "
-        "do not differ (default 1: one drive)",
-    )
-    p.add_argument(
-        "--repeat-noise",
-        type=float,
-        default=REPEAT_NOISE,
-        metavar="SD",
-        help=f"steering noise of the repeated drives, Ornstein-Uhlenbeck over 0.5 s "
-        f"(default {REPEAT_NOISE:g} = {REPEAT_NOISE * 25:g} degrees of wheel)",
-    )
+    _repeat_options(p)
     p.add_argument(
         "--via-server",
         nargs="?",
@@ -242,6 +225,28 @@ def _add_closed_loop(sub) -> None:
     p.add_argument("--no-video", action="store_true", help="skip views.mp4")
     _runtime_options(p)
     _output_options(p)
+
+
+def _repeat_options(p: argparse.ArgumentParser) -> None:
+    """--repeats and --repeat-noise (closed-loop, compare)."""
+    p.add_argument(
+        "--repeats",
+        type=_count(1),
+        default=1,
+        metavar="N",
+        help="drives per log and policy: the first as the policy steers, the others with "
+        "a tiny steering noise (--repeat-noise) added; the report gives each drive's "
+        "interventions and their spread, the margin within which two policies' counts "
+        "do not differ (default 1: one drive)",
+    )
+    p.add_argument(
+        "--repeat-noise",
+        type=float,
+        default=REPEAT_NOISE,
+        metavar="SD",
+        help=f"steering noise of the repeated drives, Ornstein-Uhlenbeck over 0.5 s "
+        f"(default {REPEAT_NOISE:g} = {REPEAT_NOISE * 25:g} degrees of wheel)",
+    )
 
 
 def _add_path(sub) -> None:
@@ -306,6 +311,7 @@ def _add_compare(sub) -> None:
         default=0,
         help="recovery-trial start points per log (default 0: none)",
     )
+    _repeat_options(p)
     p.add_argument("--latency-runs", type=_count(1), default=200, help="frames timed (default 200)")
     p.add_argument(
         "--robustness",

@@ -278,6 +278,10 @@ def cmd_calibrate(args) -> int:
 def cmd_compare(args) -> int:
     # Keras models only: the table counts their parameters and MACs layer by layer.
     specs = [resolve_model(m, KERAS_SUFFIXES) for m in args.models]
+    try:
+        run.check_repeats(args.repeats, args.repeat_noise)  # before the output folder is made
+    except ValueError as exc:
+        return error_exit(exc, logger)
     out = prepare_out_dir(args.out, overwrite=args.overwrite)
     recordings = read_recordings(args.logs) if args.logs else []
     refs = (
@@ -293,6 +297,8 @@ def cmd_compare(args) -> int:
         references=refs,
         criterion=args.criterion,
         recovery_points=args.recovery_points,
+        repeats=args.repeats,
+        repeat_noise=args.repeat_noise,
         latency_runs=args.latency_runs,
         runtime=args.runtime,
         threads=args.threads,
@@ -303,6 +309,8 @@ def cmd_compare(args) -> int:
             refs,
             criterion=args.criterion,
             recovery_points=args.recovery_points,
+            repeats=args.repeats,
+            repeat_noise=args.repeat_noise,
             progress=not args.quiet,
         )
         if refs

@@ -22,7 +22,7 @@ import numpy as np
 
 from core.recordings import decode_images
 from evaluation.closed_loop.loop import LoopConfig
-from evaluation.closed_loop.policies import ModelPolicy, baseline_policies
+from evaluation.closed_loop.policies import REPEAT_NOISE, ModelPolicy, baseline_policies
 from evaluation.closed_loop.run import closed_loop_figures
 from evaluation.inference import ModelSpec, load_predictor
 from evaluation.replay import run_replay
@@ -102,13 +102,16 @@ def compare_models(
     references: list | None = None,
     criterion: str = "road",
     recovery_points: int = 0,
+    repeats: int = 1,
+    repeat_noise: float = REPEAT_NOISE,
     latency_runs: int = LATENCY_FRAMES,
     runtime: str = "auto",
     threads: int | None = 2,
     progress: bool = True,
 ) -> list[dict]:
     """One row per model (module docstring): its build from :func:`model_figures`,
-    then latency, replay and closed loop as measured through ``runtime``."""
+    then latency, replay and closed loop as measured through ``runtime`` (each log
+    driven ``repeats`` times, the repeats with ``repeat_noise``: the spread)."""
     import models  # heavy: imported on use (the models package loads keras)
 
     lat_frames = _latency_frames(recordings)
@@ -135,7 +138,13 @@ def compare_models(
             }
             if refs:
                 row["closed_loop"] = closed_loop_figures(
-                    refs, ModelPolicy(predictor, label), config, recovery_points, progress
+                    refs,
+                    ModelPolicy(predictor, label),
+                    config,
+                    recovery_points,
+                    progress,
+                    repeats=repeats,
+                    repeat_noise=repeat_noise,
                 )
         out.append(row)
         del model
@@ -187,13 +196,28 @@ def model_figures(spec: ModelSpec, model) -> dict:
 
 
 def baseline_figures(
-    references: list, *, criterion: str = "road", recovery_points: int = 0, progress: bool = True
+    references: list,
+    *,
+    criterion: str = "road",
+    recovery_points: int = 0,
+    repeats: int = 1,
+    repeat_noise: float = REPEAT_NOISE,
+    progress: bool = True,
 ) -> dict[str, dict]:
     """The blind baselines' closed-loop figures on the same references (steering
-    straight and the replayed human + 0.02), for the report's baseline rows."""
+    straight and the replayed human + 0.02), driven as often as the models, for the
+    report's baseline rows."""
     config = LoopConfig(criterion=criterion)
     return {
-        p.name: closed_loop_figures(references, p, config, recovery_points, progress)
+        p.name: closed_loop_figures(
+            references,
+            p,
+            config,
+            recovery_points,
+            progress,
+            repeats=repeats,
+            repeat_noise=repeat_noise,
+        )
         for p in baseline_policies()
     }
 

@@ -73,21 +73,44 @@ def report_markdown(rows: list[dict], logs: list[str], baselines: dict | None = 
     )
     text.append(markdown_table(header, body))
     if baselines:
-        text.append(
-            "\nClosed loop beside the blind baselines (the same logs, criterion and car; a "
-            "model that does not beat steering straight clearly does not drive):\n"
-        )
-        keys = ("interventions", "autonomy_percent", "autonomy_bounded_percent",
-                "interventions_per_km", "recovered_share")  # fmt: skip
-        text.append(
-            markdown_table(
-                ["policy", *keys],
-                [[r["label"], *[_get(r, "closed_loop", k) for k in keys]] for r in rows]
-                + [[name, *[b.get(k) for k in keys]] for name, b in baselines.items()],
-            )
-        )
+        text.append(closed_loop_markdown(rows, baselines))
     text.append("\nPer-layer profiles: profiles.md. Figures: bar_*.png, scatter_*.png.\n")
     return "\n".join(text)
+
+
+def closed_loop_markdown(rows: list[dict], baselines: dict) -> str:
+    """The models' and the blind baselines' closed-loop figures, one row per policy,
+    and each log's interventions: the count of the policy's own drive, or with
+    ``--repeats`` every drive's count with their mean and standard deviation."""
+    figures = [(r["label"], r.get("closed_loop") or {}) for r in rows] + list(baselines.items())
+    logs = list(dict.fromkeys(log for _, f in figures for log in f.get("logs", {})))
+    drives = max((f.get("repeats", {}).get("drives", 1) for _, f in figures), default=1)
+    keys = ("interventions", "autonomy_percent", "autonomy_bounded_percent",
+            "interventions_per_km", "recovered_share")  # fmt: skip
+
+    def per_log(f: dict, log: str) -> str | int | None:
+        one = f.get("logs", {}).get(log)
+        if one is None:
+            return None
+        rep = one.get("repeats")
+        if rep is None:
+            return one["interventions"]
+        n = rep["interventions"]
+        values = ", ".join(f"{v:g}" for v in n["values"])
+        return f"{values}: {n['mean']:.1f} ({n['sd']:.1f})"
+
+    head = "\nClosed loop beside the blind baselines (the same logs, criterion and car; a "
+    head += "model that does not beat steering straight clearly does not drive)"
+    if drives > 1:
+        head += (
+            f". Each log driven {drives} times by each policy, the first as it steers, the "
+            "others with a tiny steering noise (`--repeats`): the interventions of each "
+            "drive, mean (sd); counts that differ by less than their spread are not told apart"
+        )
+    header = ["policy", *keys, *[f"{log}: interventions" for log in logs]]
+    body = [[name, *[f.get(k) for k in keys], *[per_log(f, log) for log in logs]]
+            for name, f in figures]  # fmt: skip
+    return head + ":\n\n" + markdown_table(header, body)
 
 
 def write_outputs(

@@ -231,21 +231,30 @@ def summarise(driven: list[Driven], trials: dict[str, list[dict]], meta: dict) -
 def closed_loop_figures(
     refs, policy, config, recovery_points: int, progress: bool, **drive
 ) -> dict:
-    """The closed loop's headline figures for one policy over the references
-    (``drive``: ``transform``, ``max_time_s`` as :func:`evaluate_recordings` takes)."""
+    """The closed loop's headline figures for one policy over the references, and
+    each log's interventions (``drive``: ``transform``, ``max_time_s``, ``repeats``,
+    ``repeat_noise`` as :func:`evaluate_recordings` takes). With repeats, ``repeats``
+    holds the spread of the drives' figures (:func:`spread`), overall and per log."""
     driven, trials = evaluate_recordings(
         refs, policy, config, recovery_points=recovery_points, progress=progress, **drive
     )
     if not driven:
         return {}
-    o = summarise(driven, trials, {})["overall"]
-    s = score([d.trace for d in driven])
-    return {
-        "autonomy_percent": s["autonomy_percent"],
-        "autonomy_bounded_percent": s["autonomy_bounded_percent"],
-        "interventions": s["interventions"],
-        "elapsed_s": s["elapsed_s"],
-        "interventions_per_km": s["interventions_per_km"],
-        "mean_offset_m": s["lateral_offset_m"]["mean"],
+    summary = summarise(driven, trials, {})
+    o = summary["overall"]
+    out = {
+        "autonomy_percent": o["autonomy_percent"],
+        "autonomy_bounded_percent": o["autonomy_bounded_percent"],
+        "interventions": o["interventions"],
+        "elapsed_s": o["elapsed_s"],
+        "interventions_per_km": o["interventions_per_km"],
+        "mean_offset_m": o["lateral_offset_m"]["mean"],
         "recovered_share": o["recovery"]["success_share"],
+        "logs": {
+            name: {k: f[k] for k in ("interventions", "autonomy_percent", "repeats") if k in f}
+            for name, f in summary["logs"].items()
+        },
     }
+    if "repeats" in o:
+        out["repeats"] = o["repeats"]
+    return out

@@ -227,6 +227,10 @@ def test_compare_report(tiny_model_path, tiny_run, demo_log, tmp_path):
             "-q",
             "--latency-runs",
             "20",
+            "--repeats",
+            "2",
+            "--repeat-noise",
+            "0",
         ]
     )
     assert code == 0
@@ -249,12 +253,18 @@ def test_compare_report(tiny_model_path, tiny_run, demo_log, tmp_path):
     own = json.loads((cl / "summary.json").read_text())
     assert a["closed_loop"]["interventions"] == own["overall"]["interventions"]
     assert a["closed_loop"]["autonomy_percent"] == pytest.approx(own["overall"]["autonomy_percent"])
-    assert (
-        data["baselines"]["constant +0"]["interventions"]
-        == (own["baselines"]["constant +0"]["overall"]["interventions"])
-    )
+    n = own["overall"]["interventions"]
+    assert a["closed_loop"]["logs"]["demo_rec"]["interventions"] == n
+    straight = data["baselines"]["constant +0"]
+    n0 = own["baselines"]["constant +0"]["overall"]["interventions"]
+    assert straight["interventions"] == n0
+    # --repeats 2 without noise: each policy drove the log twice, the same drive.
+    assert a["closed_loop"]["repeats"]["interventions"]["values"] == [n, n]
+    assert straight["logs"]["demo_rec"]["repeats"]["interventions"]["values"] == [n0, n0]
     report = (out / "report.md").read_text()
     assert "| tiny |" in report and "| constant +0 |" in report
+    assert "driven 2 times by each policy" in report and "demo_rec: interventions" in report
+    assert f"| {n:g}, {n:g}: {n:.1f} (0.0) |" in report
     for name in (
         "bar_params.png",
         "bar_macs.png",
@@ -265,6 +275,12 @@ def test_compare_report(tiny_model_path, tiny_run, demo_log, tmp_path):
         "profiles.md",
     ):
         assert (out / name).is_file(), name
+
+
+def test_compare_refuses_a_negative_repeat_noise(tiny_model_path, demo_log, tmp_path, caplog):
+    args = ["compare", str(tiny_model_path), "--logs", str(demo_log), "--out", str(tmp_path / "c")]
+    assert main([*args, "--repeats", "2", "--repeat-noise", "-1", "-q"]) == 2
+    assert "repeat noise must be >= 0" in caplog.text and not (tmp_path / "c").exists()
 
 
 def test_closed_loop_via_the_drive_server(tiny_model_path, demo_log_long, tmp_path):
