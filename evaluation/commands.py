@@ -320,7 +320,14 @@ def cmd_compare(args) -> int:
     if args.robustness is not None:
         labels = [r["label"] for r in rows]
         robust = compare_robustness(args, specs, labels, recordings, refs, out)
-    compare_report.write_outputs(rows, [r.name for r in recordings], out, baselines, robust)
+    compare_report.write_outputs(
+        rows,
+        [r.name for r in recordings],
+        out,
+        baselines,
+        robust,
+        repeats=(args.repeats, args.repeat_noise),
+    )
     logger.info("comparison of %d models written to %s", len(rows), out / "report.md")
     return 0
 

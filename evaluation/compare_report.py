@@ -26,7 +26,12 @@ def _get(row: dict, *keys):
     return v
 
 
-def report_markdown(rows: list[dict], logs: list[str], baselines: dict | None = None) -> str:
+def report_markdown(
+    rows: list[dict],
+    logs: list[str],
+    baselines: dict | None = None,
+    repeat_noise: float | None = None,
+) -> str:
     header = [
         "model",
         "arch",
@@ -73,15 +78,18 @@ def report_markdown(rows: list[dict], logs: list[str], baselines: dict | None = 
     )
     text.append(markdown_table(header, body))
     if baselines:
-        text.append(closed_loop_markdown(rows, baselines))
+        text.append(closed_loop_markdown(rows, baselines, repeat_noise))
     text.append("\nPer-layer profiles: profiles.md. Figures: bar_*.png, scatter_*.png.\n")
     return "\n".join(text)
 
 
-def closed_loop_markdown(rows: list[dict], baselines: dict) -> str:
+def closed_loop_markdown(
+    rows: list[dict], baselines: dict, repeat_noise: float | None = None
+) -> str:
     """The models' and the blind baselines' closed-loop figures, one row per policy,
     and each log's interventions: the count of the policy's own drive, or with
-    ``--repeats`` every drive's count with their mean and standard deviation."""
+    ``--repeats`` every drive's count with their mean and standard deviation (the
+    repeats' steering noise ``repeat_noise`` named in the heading)."""
     figures = [(r["label"], r.get("closed_loop") or {}) for r in rows] + list(baselines.items())
     logs = list(dict.fromkeys(log for _, f in figures for log in f.get("logs", {})))
     drives = max((f.get("repeats", {}).get("drives", 1) for _, f in figures), default=1)
@@ -104,7 +112,9 @@ def closed_loop_markdown(rows: list[dict], baselines: dict) -> str:
     if drives > 1:
         head += (
             f". Each log driven {drives} times by each policy, the first as it steers, the "
-            "others with a tiny steering noise (`--repeats`): the interventions of each "
+            "others with a tiny steering noise"
+            + (f" of {repeat_noise:g}" if repeat_noise is not None else "")
+            + " (`--repeats`): the interventions of each "
             "drive, mean (sd); counts that differ by less than their spread are not told apart"
         )
     header = ["policy", *keys, *[f"{log}: interventions" for log in logs]]
@@ -119,11 +129,14 @@ def write_outputs(
     out: Path,
     baselines: dict | None = None,
     robustness: tuple[list[dict], str] | None = None,
+    repeats: tuple[int, float] = (1, 0.0),
 ) -> None:
     """Everything ``compare`` writes; ``robustness`` is the robustness comparison's
-    (rows, baseline label) (:func:`evaluation.commands.compare_robustness`)."""
+    (rows, baseline label) (:func:`evaluation.commands.compare_robustness`); ``repeats``
+    the closed loop's drives per log and the steering noise of the repeated ones."""
     data = {"logs": logs, "models": rows, "baselines": baselines}
-    text = report_markdown(rows, logs, baselines)
+    data["closed_loop_repeats"] = {"drives": repeats[0], "noise": repeats[1]}
+    text = report_markdown(rows, logs, baselines, repeats[1] if repeats[0] > 1 else None)
     if robustness:
         text += comparison_outputs(data, *robustness, out)
     write_json(out / "compare.json", data)

@@ -263,7 +263,9 @@ def test_compare_report(tiny_model_path, tiny_run, demo_log, tmp_path):
     assert straight["logs"]["demo_rec"]["repeats"]["interventions"]["values"] == [n0, n0]
     report = (out / "report.md").read_text()
     assert "| tiny |" in report and "| constant +0 |" in report
-    assert "driven 2 times by each policy" in report and "demo_rec: interventions" in report
+    assert data["closed_loop_repeats"] == {"drives": 2, "noise": 0.0}
+    assert "driven 2 times by each policy" in report and "noise of 0 (" in report
+    assert "demo_rec: interventions" in report
     assert f"| {n:g}, {n:g}: {n:.1f} (0.0) |" in report
     for name in (
         "bar_params.png",
