@@ -234,7 +234,7 @@ def _log_closed_loop(summary: dict, out: Path) -> None:
                     name,
                     log,
                     rep["drives"],
-                    ", ".join(f"{v:.0f}" for v in n["values"]),
+                    run.drive_counts(n),
                     n["mean"],
                     n["sd"],
                 )

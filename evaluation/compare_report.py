@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from evaluation import plots
+from evaluation.closed_loop.run import drive_counts
 from evaluation.outputs import markdown_table, write_json
 from evaluation.robustness.comparison import comparison_outputs
 from models.macs import profile_markdown
@@ -30,7 +31,7 @@ def report_markdown(
     rows: list[dict],
     logs: list[str],
     baselines: dict | None = None,
-    repeat_noise: float | None = None,
+    repeats: tuple[int, float] = (1, 0.0),
 ) -> str:
     header = [
         "model",
@@ -78,21 +79,21 @@ def report_markdown(
     )
     text.append(markdown_table(header, body))
     if baselines:
-        text.append(closed_loop_markdown(rows, baselines, repeat_noise))
+        text.append(closed_loop_markdown(rows, baselines, repeats))
     text.append("\nPer-layer profiles: profiles.md. Figures: bar_*.png, scatter_*.png.\n")
     return "\n".join(text)
 
 
 def closed_loop_markdown(
-    rows: list[dict], baselines: dict, repeat_noise: float | None = None
+    rows: list[dict], baselines: dict, repeats: tuple[int, float] = (1, 0.0)
 ) -> str:
     """The models' and the blind baselines' closed-loop figures, one row per policy,
     and each log's interventions: the count of the policy's own drive, or with
     ``--repeats`` every drive's count with their mean and standard deviation (the
-    repeats' steering noise ``repeat_noise`` named in the heading)."""
+    ``repeats``, the drives per log and the repeated drives' steering noise, in the heading)."""
     figures = [(r["label"], r.get("closed_loop") or {}) for r in rows] + list(baselines.items())
     logs = list(dict.fromkeys(log for _, f in figures for log in f.get("logs", {})))
-    drives = max((f.get("repeats", {}).get("drives", 1) for _, f in figures), default=1)
+    drives, noise = repeats
     keys = ("interventions", "autonomy_percent", "autonomy_bounded_percent",
             "interventions_per_km", "recovered_share")  # fmt: skip
 
@@ -104,18 +105,16 @@ def closed_loop_markdown(
         if rep is None:
             return one["interventions"]
         n = rep["interventions"]
-        values = ", ".join(f"{v:g}" for v in n["values"])
-        return f"{values}: {n['mean']:.1f} ({n['sd']:.1f})"
+        return f"{drive_counts(n)}: {n['mean']:.1f} ({n['sd']:.1f})"
 
     head = "\nClosed loop beside the blind baselines (the same logs, criterion and car; a "
     head += "model that does not beat steering straight clearly does not drive)"
     if drives > 1:
         head += (
             f". Each log driven {drives} times by each policy, the first as it steers, the "
-            "others with a tiny steering noise"
-            + (f" of {repeat_noise:g}" if repeat_noise is not None else "")
-            + " (`--repeats`): the interventions of each "
-            "drive, mean (sd); counts that differ by less than their spread are not told apart"
+            f"others with a tiny steering noise of {noise:g} (`--repeats`): the interventions "
+            "of each drive, mean (sd); counts that differ by less than their spread are not "
+            "told apart"
         )
     header = ["policy", *keys, *[f"{log}: interventions" for log in logs]]
     body = [[name, *[f.get(k) for k in keys], *[per_log(f, log) for log in logs]]
@@ -136,7 +135,7 @@ def write_outputs(
     the closed loop's drives per log and the steering noise of the repeated ones."""
     data = {"logs": logs, "models": rows, "baselines": baselines}
     data["closed_loop_repeats"] = {"drives": repeats[0], "noise": repeats[1]}
-    text = report_markdown(rows, logs, baselines, repeats[1] if repeats[0] > 1 else None)
+    text = report_markdown(rows, logs, baselines, repeats)
     if robustness:
         text += comparison_outputs(data, *robustness, out)
     write_json(out / "compare.json", data)

@@ -21,7 +21,7 @@ import numpy as np
 from evaluation import plots
 from evaluation.closed_loop.kinematics import ReferencePath, to_local
 from evaluation.closed_loop.reference import Reference
-from evaluation.closed_loop.run import Driven
+from evaluation.closed_loop.run import Driven, drive_counts
 from evaluation.outputs import markdown_table, write_csv, write_json
 from sim.camera import Camera
 
@@ -213,7 +213,7 @@ def _spread_section(summary: dict, names: list[str]) -> list[str]:
                 [
                     name,
                     log,
-                    ", ".join(f"{v:.0f}" for v in n["values"]),
+                    drive_counts(n),
                     f"{n['mean']:.1f}",
                     f"{n['sd']:.1f}",
                     f"{n['min']:.0f}-{n['max']:.0f}",

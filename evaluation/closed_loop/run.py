@@ -202,6 +202,11 @@ def spread(driven: list[Driven]) -> dict | None:
     }
 
 
+def drive_counts(stats: dict) -> str:
+    """Each drive's count of one :func:`spread` figure, as the reports write it: "1, 1, 2"."""
+    return ", ".join(f"{v:.0f}" for v in stats["values"])
+
+
 def summarise(driven: list[Driven], trials: dict[str, list[dict]], meta: dict) -> dict:
     logs = list(dict.fromkeys(d.log for d in driven))
     all_trials = [t for v in trials.values() for t in v]
