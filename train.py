@@ -21,8 +21,9 @@ from training import cli, trainer
 logger = logging.getLogger("train")
 
 
-def closed_loop_selection(config):
-    """The closed-loop selection the config asks for, or None."""
+def closed_loop_selection(config, *, progress: bool = True):
+    """The closed-loop selection the config asks for, or None; ``progress`` shows the
+    references being built (visual odometry, road edges: minutes on a new recording)."""
     if not config.closed_loop_every:
         return None
     from evaluation.closed_loop.selection import ClosedLoopSelection  # heavy: the evaluator
@@ -31,7 +32,7 @@ def closed_loop_selection(config):
         config.val_recordings,
         every=config.closed_loop_every,
         patience=config.patience,
-        progress=True,
+        progress=progress,
     )
 
 
@@ -93,7 +94,7 @@ def main(argv=None) -> int:
             return error_exit("--val-recording needs --data as well", logger)
         cli.use_demo_data(config, lr_given=args.lr is not None)
     try:
-        selection = closed_loop_selection(config)
+        selection = closed_loop_selection(config, progress=not args.quiet)
         run = trainer.train(config, progress=not args.quiet, selection=selection)
     except (RecordingError, ValueError, FileExistsError) as exc:
         return error_exit(exc, logger)

@@ -432,9 +432,10 @@ def test_a_diverged_epoch_is_scored_out_of_the_selection(selected, tmp_path, cap
     assert not (tmp_path / "kept.keras").exists()
 
 
-def test_dagger_rounds_on_a_finished_run_from_the_command_line(run, demo, tmp_path, caplog):
+def test_dagger_rounds_on_a_finished_run_from_the_command_line(run, demo, tmp_path, caplog, capsys):
     """--init-from RUN --epochs 0 --dagger 1: round 0 is the finished run's model, driven
-    once; round 1 drives the training recording, trains on its states from those weights."""
+    once; round 1 drives the training recording, trains on its states from those weights.
+    --quiet shows no progress bar, the closed-loop selection's included."""
     import logging
 
     caplog.set_level(logging.INFO)
@@ -453,3 +454,5 @@ def test_dagger_rounds_on_a_finished_run_from_the_command_line(run, demo, tmp_pa
     assert int(rows[0]["cl_interventions"]) == r0["best_closed_loop"]["cl_interventions"]
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     assert "states off the line collected" in caplog.text and "DAgger round 1:" in caplog.text
+    # tqdm writes its bars to stderr; the selection decodes the validation frames anew.
+    assert "frame/s" not in capsys.readouterr().err
