@@ -31,6 +31,7 @@ def closed_loop_selection(config, *, progress: bool = True):
     return ClosedLoopSelection(
         config.val_recordings,
         every=config.closed_loop_every,
+        repeats=config.closed_loop_repeats,
         patience=config.patience,
         progress=progress,
     )

@@ -137,6 +137,10 @@ class TrainConfig:
     #: checkpoint that drives best (evaluation's closed-loop selection); 0 = select by
     #: val MSE.
     closed_loop_every: int = 0
+    #: Drives of each validation recording at each closed-loop check: the first the
+    #: model's own, the others with the evaluator's repeat noise; the checkpoint is
+    #: chosen on their mean, which one drive's count (+-5 on a jungle log) can hide.
+    closed_loop_repeats: int = 1
     #: Start from this model's weights (same architecture): DAgger rounds train on.
     init_from: str | None = None
     #: DAgger round of this run (0: trained from scratch or from init_from alone).
@@ -185,6 +189,16 @@ class TrainConfig:
             raise ValueError(f"--pipeline must be auto, host or device, got {self.pipeline!r}")
         if self.closed_loop_every < 0:
             raise ValueError(f"--closed-loop-every must be >= 0, got {self.closed_loop_every}")
+        if self.closed_loop_repeats < 1:
+            raise ValueError(
+                "--closed-loop-repeats must be >= 1 (the drive itself), "
+                f"got {self.closed_loop_repeats}"
+            )
+        if self.closed_loop_repeats > 1 and not self.closed_loop_every:
+            raise ValueError(
+                f"--closed-loop-repeats {self.closed_loop_repeats} needs the closed-loop "
+                "selection it repeats: add --closed-loop-every N"
+            )
         if self.mixed_precision and self.resolved_pipeline() != "device":
             raise ValueError(
                 "--mixed-precision needs the device pipeline (--pipeline device, the default "

@@ -248,6 +248,15 @@ def _add_selection_options(p: argparse.ArgumentParser) -> None:
         help="drive the --val-recording recordings in closed loop every N epochs and keep "
         "the checkpoint with the fewest interventions per km (0 = keep the lowest val MSE)",
     )
+    field_options(p, TrainConfig)(
+        "--closed-loop-repeats",
+        "closed_loop_repeats",
+        type=int,
+        metavar="N",
+        help="closed-loop selection: drive each validation recording N times per check "
+        "(the 2nd and later with the evaluator's repeat steering noise) and choose on the "
+        "mean; each check costs N times as long",
+    )
     p.add_argument(
         "--dagger",
         type=int,

@@ -6,12 +6,16 @@ open loop never shows it the views its own errors lead to. So every N epochs the
 model being trained drives the validation recordings in the closed loop of
 :mod:`evaluation.closed_loop.loop` (the evaluator's default criterion and car response,
 no recovery trials), and the run keeps the checkpoint with the fewest
-interventions per km, tie-broken by validation MSE. A run that starts from trained
+interventions per km, tie-broken by validation MSE. With ``repeats`` > 1 each
+recording is driven that many times per check (the evaluator's ``--repeats``: the
+model's own drive, then drives with a tiny steering noise) and the checkpoint is
+chosen on the mean, since one drive's count moves by about 5 on a jungle log between
+drives of the same model (docs/evaluation.md). A run that starts from trained
 weights (``--init-from``, DAgger's rounds) drives them first, as epoch 0: more
 epochs can make a model drive worse, and then the run keeps what it started from.
 
-Cost: one drive of each validation recording per evaluated epoch, about one frame
-synthesis and one model call per control step (15 Hz of recorded time); the
+Cost: ``repeats`` drives of each validation recording per evaluated epoch, about one
+frame synthesis and one model call per control step (15 Hz of recorded time); the
 references (visual odometry, road edges) are built once and cached.
 """
 
@@ -27,7 +31,13 @@ import keras
 from core.recordings import read_recordings
 from evaluation.closed_loop.loop import LoopConfig, NonFiniteSteering
 from evaluation.closed_loop.policies import ModelPolicy
-from evaluation.closed_loop.run import build_references, evaluate_recordings
+from evaluation.closed_loop.run import (
+    build_references,
+    check_repeats,
+    drive_counts,
+    evaluate_recordings,
+    spread,
+)
 from evaluation.closed_loop.scores import score
 from serving.runtime import KerasPredictor
 
@@ -53,6 +63,7 @@ class ClosedLoopSelection(keras.callbacks.Callback):
         recordings: list[str],
         *,
         every: int = 1,
+        repeats: int = 1,
         patience: int = 5,
         criterion: str = "road",
         progress: bool = False,
@@ -64,7 +75,8 @@ class ClosedLoopSelection(keras.callbacks.Callback):
             raise ValueError(
                 "closed-loop selection needs validation recordings (--val-recording DIR)"
             )
-        self.every = every
+        check_repeats(repeats, 0.0)
+        self.every, self.repeats = every, repeats
         self.patience = patience
         self.config = LoopConfig(criterion=criterion)
         started = time.perf_counter()
@@ -77,9 +89,10 @@ class ClosedLoopSelection(keras.callbacks.Callback):
                 "(car moving, regular frames, >= 3 s)"
             )
         logger.info(
-            "closed-loop selection on %s, every %d epoch(s); references ready in %.0f s",
+            "closed-loop selection on %s, every %d epoch(s)%s; references ready in %.0f s",
             ", ".join(r.name for r in self.references),
             every,
+            f", {repeats} drives each (mean)" if repeats > 1 else "",
             time.perf_counter() - started,
         )
         self.served = self.inner = None
@@ -99,15 +112,21 @@ class ClosedLoopSelection(keras.callbacks.Callback):
         self.best_epoch = 0
 
     def drive(self) -> dict:
-        """Closed-loop scores of the current weights over every validation recording."""
+        """Closed-loop scores of the current weights over every validation recording
+        (with repeats: the means over the drives, each drive's count in ``drives``)."""
         if self.served is not self.inner:
             self.served.set_weights(self.inner.get_weights())
         driven, _ = evaluate_recordings(
-            self.references, self.policy, self.config, recovery_points=0, progress=False
+            self.references,
+            self.policy,
+            self.config,
+            recovery_points=0,
+            progress=False,
+            repeats=self.repeats,
         )
-        overall = score([d.trace for d in driven])
+        overall = _scores(driven)
         overall["per_recording"] = {
-            r.name: score([d.trace for d in driven if d.log == r.name]) for r in self.references
+            r.name: _scores([d for d in driven if d.log == r.name]) for r in self.references
         }
         return overall
 
@@ -163,10 +182,7 @@ class ClosedLoopSelection(keras.callbacks.Callback):
             cl_autonomy_percent=s["autonomy_percent"],
             cl_seconds=round(seconds, 1),
         )
-        per = ", ".join(
-            f"{name} {r['interventions']} ({r['autonomy_percent']:.1f}%)"
-            for name, r in s["per_recording"].items()
-        )
+        per = ", ".join(_recording_text(name, r) for name, r in s["per_recording"].items())
         key = (s["interventions_per_km"], logs.get("val_loss", math.inf))
         better = key < self.best
         logger.info(
@@ -183,6 +199,27 @@ class ClosedLoopSelection(keras.callbacks.Callback):
             self.served.save(self.path)
             self._saved[_file_key(self.path)] = s
         return better
+
+
+def _scores(driven) -> dict:
+    """:func:`score` of the drives; with repeats, its interventions, interventions per
+    km and autonomy are the means over the drives, and ``drives`` lists each drive's
+    interventions ("11, 12, 11")."""
+    out = score([d.trace for d in driven])
+    rep = spread(driven)
+    if rep is not None:
+        for key in ("interventions", "interventions_per_km", "autonomy_percent"):
+            out[key] = rep[key]["mean"]
+        out["drives"] = drive_counts(rep["interventions"])
+    return out
+
+
+def _recording_text(name: str, r: dict) -> str:
+    """One recording's figures in the epoch's log line: "lake 3 (93.1%)", or with
+    repeats "lake 3, 4, 3: 3.3 (92.8%)"."""
+    if "drives" in r:
+        return f"{name} {r['drives']}: {r['interventions']:.1f} ({r['autonomy_percent']:.1f}%)"
+    return f"{name} {r['interventions']} ({r['autonomy_percent']:.1f}%)"
 
 
 def _file_key(path) -> tuple[str, int]:

@@ -76,6 +76,36 @@ def test_closed_loop_selection_keeps_the_epoch_that_drives_best(selected):
     assert (run / "curves.png").stat().st_size > 0
 
 
+def test_closed_loop_selection_with_repeats_chooses_on_the_mean(selected, tmp_path, caplog):
+    """--closed-loop-repeats 3: the model's own drive (the one a single-drive selection
+    scores) and two with the repeat noise; the score is their mean, logged per drive."""
+    import logging
+
+    from evaluation.closed_loop.selection import ClosedLoopSelection
+
+    run, once = selected
+    config = json.loads((run / "config.json").read_text())
+    thrice = ClosedLoopSelection(config["val_recordings"], every=1, repeats=3)
+    model = models.load_model(run / "model.keras")
+    once.attach(model, model, run / "unused.keras", 3)
+    thrice.attach(model, model, tmp_path / "kept.keras", 3)
+    one, three = once.drive(), thrice.drive()
+    ((name, per),) = three["per_recording"].items()
+    counts = [int(v) for v in per["drives"].split(", ")]
+    assert len(counts) == 3 and counts[0] == one["interventions"]
+    assert three["interventions"] == pytest.approx(np.mean(counts))
+    assert per["interventions"] == pytest.approx(np.mean(counts))
+    assert "drives" not in one and "drives" not in one["per_recording"][name]
+    caplog.set_level(logging.INFO)
+    logs = {"val_loss": 0.1}
+    assert thrice.judge(1, logs) and (tmp_path / "kept.keras").exists()
+    assert logs["cl_interventions"] == pytest.approx(np.mean(counts))
+    text = f"{name} {per['drives']}: {np.mean(counts):.1f} ("
+    assert text in caplog.text, caplog.text
+    with pytest.raises(ValueError, match="repeats must be at least 1"):
+        ClosedLoopSelection(config["val_recordings"], repeats=0)
+
+
 def test_closed_loop_selection_needs_validation_recordings():
     from evaluation.closed_loop.selection import ClosedLoopSelection
 
@@ -185,6 +215,14 @@ def test_train_recovers_from_a_half_rendered_demo_recording(tmp_path, monkeypatc
         (
             ["--mixed-precision", "--pipeline", "host"],
             "--mixed-precision needs the device pipeline",
+        ),
+        (
+            ["--closed-loop-repeats", "3"],
+            "--closed-loop-repeats 3 needs the closed-loop selection it repeats",
+        ),
+        (
+            ["--closed-loop-repeats", "0", "--closed-loop-every", "1"],
+            "--closed-loop-repeats must be >= 1 (the drive itself), got 0",
         ),
     ],
 )
