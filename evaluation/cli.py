@@ -227,18 +227,17 @@ def _add_closed_loop(sub) -> None:
     _output_options(p)
 
 
-def _repeat_options(p: argparse.ArgumentParser) -> None:
-    """--repeats and --repeat-noise (closed-loop, compare)."""
-    p.add_argument(
-        "--repeats",
-        type=_count(1),
-        default=1,
-        metavar="N",
-        help="drives per log and policy: the first as the policy steers, the others with "
-        "a tiny steering noise (--repeat-noise) added; the report gives each drive's "
-        "interventions and their spread, the margin within which two policies' counts "
-        "do not differ (default 1: one drive)",
-    )
+REPEATS_HELP = (
+    "drives per log and policy: the first as the policy steers, the others with a tiny "
+    "steering noise (--repeat-noise) added; the report gives each drive's interventions "
+    "and their spread, the margin within which two policies' counts do not differ "
+    "(default 1: one drive)"
+)
+
+
+def _repeat_options(p: argparse.ArgumentParser, repeats_help: str = REPEATS_HELP) -> None:
+    """--repeats and --repeat-noise (closed-loop, compare, robustness)."""
+    p.add_argument("--repeats", type=_count(1), default=1, metavar="N", help=repeats_help)
     p.add_argument(
         "--repeat-noise",
         type=float,
@@ -370,6 +369,12 @@ def _add_robustness(sub) -> None:
         f"{DEFAULT_DRIVE_S:g}; 0: all of it)",
     )
     p.add_argument("--seed", type=int, default=0, help="corruption seed (default 0)")
+    _repeat_options(
+        p,
+        "closed loop: drives of the clean views, the first as the model steers, the others "
+        "with a tiny steering noise (--repeat-noise); the report gives their spread, within "
+        "which a corruption's count is no change (default 1; corrupted drives stay one each)",
+    )
     p.add_argument(
         "--grid-frame",
         type=_count(0),

@@ -8,7 +8,11 @@ Every corruption of :mod:`evaluation.robustness.corruptions` at each intensity i
   absolute error against the human;
 * **closed loop** to the synthesised views before the model sees them
   (:class:`evaluation.closed_loop.views.TransformedViews`): interventions and autonomy
-  of the whole drive with the default closed-loop method (``--criterion road``).
+  of the whole drive with the default closed-loop method (``--criterion road``). With
+  ``repeats`` > 1 the clean drive is repeated with the evaluator's tiny steering noise
+  (``--repeats``): the spread of its interventions is the margin within which a
+  corruption's change is no change (every drive here is deterministic, so repeating
+  the clean one measures the closed loop's own sensitivity once, not per condition).
 
 Frames are corrupted with ``seed`` and their row in the recording, so a frame looks
 the same at every intensity but stronger, and the same in both loops. Reports:
@@ -28,8 +32,8 @@ import numpy as np
 from tqdm import tqdm
 
 from core.recordings import decode_images
-from evaluation.closed_loop.policies import ModelPolicy, baseline_policies
-from evaluation.closed_loop.run import closed_loop_figures
+from evaluation.closed_loop.policies import REPEAT_NOISE, ModelPolicy, baseline_policies
+from evaluation.closed_loop.run import check_repeats, closed_loop_figures
 from evaluation.inference import CHUNK_FRAMES
 from evaluation.robustness.corruptions import (
     CORRUPTIONS,
@@ -63,6 +67,8 @@ class Plan:
     cl_intensities: tuple[int, ...] = CLOSED_LOOP_INTENSITIES
     drive_seconds: float | None = DEFAULT_DRIVE_S  # closed loop, per stretch (None: all)
     seed: int = 0
+    repeats: int = 1  # drives of the clean views: the first the model's own
+    repeat_noise: float = REPEAT_NOISE  # steering noise of the repeated clean drives
 
     def conditions(self) -> list[tuple[str, int]]:
         return [(c, s) for c in self.corruptions for s in self.intensities]
@@ -184,8 +190,9 @@ def closed_loop(references, policy, config, plan: Plan, *, progress: bool = True
         bar.set_postfix_str(f"{name or 'clean'} {level or ''}", refresh=False)
         t0 = time.perf_counter()
         corruption = ViewCorruption(name, level, plan.seed) if name else None
+        again = {} if name else {"repeats": plan.repeats, "repeat_noise": plan.repeat_noise}
         fig = closed_loop_figures(
-            references, policy, config, 0, False, transform=corruption, **drive
+            references, policy, config, 0, False, transform=corruption, **drive, **again
         )
         fig["wall_s"] = time.perf_counter() - t0
         if name is None:
@@ -232,6 +239,7 @@ def run(spec, predictor, recordings, references, config, plan: Plan, *, progress
             corruptions=list(plan.cl_corruptions),
             intensities=list(plan.cl_intensities),
             drive_seconds=plan.drive_seconds,
+            repeat_noise=plan.repeat_noise,
         )
         result["closed_loop"] = cl
         result["timing"]["closed_loop_s"] = time.perf_counter() - t1
@@ -245,6 +253,7 @@ def plan_from_args(args) -> Plan:
         raise ValueError(
             f"--drive-seconds must be >= 0 (0: whole stretches); got {args.drive_seconds:g}"
         )
+    check_repeats(args.repeats, args.repeat_noise)
     return Plan(
         corruptions=corruptions,
         intensities=parse_intensities(args.intensities),
@@ -256,4 +265,6 @@ def plan_from_args(args) -> Plan:
         cl_intensities=parse_intensities(args.closed_loop_intensities),
         drive_seconds=args.drive_seconds or None,
         seed=args.seed,
+        repeats=args.repeats,
+        repeat_noise=args.repeat_noise,
     )

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
+from evaluation.closed_loop.run import drive_counts
 from evaluation.outputs import markdown_table, write_json
 from evaluation.robustness.corruptions import CORRUPTIONS, corrupt
 
@@ -55,6 +56,8 @@ def summary(result: dict) -> dict:
             "clean_interventions": cl["clean"]["interventions"],
             "clean_autonomy_percent": cl["clean"]["autonomy_percent"],
             "clean_autonomy_bounded_percent": cl["clean"]["autonomy_bounded_percent"],
+            # With --repeats: the clean drives' interventions (values, mean, sd, range).
+            "clean_interventions_spread": cl["clean"].get("repeats", {}).get("interventions"),
             "mean_interventions": finite_mean(v["interventions"] for _, v in figs),
             "mean_autonomy_percent": finite_mean(v["autonomy_percent"] for _, v in figs),
             "mean_autonomy_bounded_percent": finite_mean(
@@ -126,6 +129,19 @@ def report_markdown(result: dict) -> str:
     return "\n".join(text)
 
 
+def _clean_spread(cl: dict, s: dict) -> str:
+    """The repeated clean drives, as the report's closed-loop paragraph names them."""
+    spread = s.get("clean_interventions_spread")
+    if not spread:
+        return ""
+    return (
+        f"; over {len(spread['values'])} clean drives (the 2nd and later with "
+        f"{cl['repeat_noise']:g} steering noise, `--repeats`) {drive_counts(spread)}: mean "
+        f"{spread['mean']:.1f}, sd {spread['sd']:.1f}, so a corruption's count from "
+        f"{spread['min']:.0f} to {spread['max']:.0f} is no change"
+    )
+
+
 def _closed_loop_markdown(cl: dict, s: dict) -> str:
     levels = [str(k) for k in cl["intensities"]]
     limit = ""
@@ -136,7 +152,8 @@ def _closed_loop_markdown(cl: dict, s: dict) -> str:
         f"Intervention: {cl['criterion_text']} (`--criterion {cl['criterion']}`){limit}. "
         f"Clean: {s['clean_interventions']} interventions in {cl['clean']['elapsed_s']:.0f} s, "
         f"autonomy {s['clean_autonomy_percent']:.1f}% (bounded "
-        f"{s['clean_autonomy_bounded_percent']:.1f}%). Under corruption, mean: "
+        f"{s['clean_autonomy_bounded_percent']:.1f}%){_clean_spread(cl, s)}. "
+        "Under corruption, mean: "
         f"{s['mean_interventions']:.1f} interventions, autonomy "
         f"{s['mean_autonomy_percent']:.1f}% (bounded {s['mean_autonomy_bounded_percent']:.1f}%). "
         "Blind baselines (they never see the views): "

@@ -35,7 +35,7 @@ def test_robustness_writes_the_report_on_a_short_stretch(tiny_run, demo_log_long
     args += ["--frames", "24", "--corruptions", "gaussian_noise,fog,shadow"]
     args += ["--intensities", "1,5", "--closed-loop-corruptions", "fog,shadow"]
     args += ["--closed-loop-intensities", "5", "--drive-seconds", "4", "--seed", "3"]
-    assert main(args) == 0
+    assert main([*args, "--repeats", "3", "--repeat-noise", "0.05"]) == 0
     names = {p.name for p in out.iterdir()}
     assert names == {
         "robustness.json",
@@ -75,12 +75,22 @@ def test_robustness_writes_the_report_on_a_short_stretch(tiny_run, demo_log_long
             100 * (1 - 6 * fig["interventions"] / fig["elapsed_s"])
         )
     assert set(cl["baselines"]) == {"constant +0", "human replay +0.02"}
+    # --repeats 3: the clean drive thrice (the first the model's own), corrupted ones once.
+    spread = cl["clean"]["repeats"]["interventions"]
+    assert cl["clean"]["repeats"]["drives"] == 3 and cl["repeat_noise"] == 0.05
+    assert spread["values"][0] == cl["clean"]["interventions"]
+    assert spread["mean"] == pytest.approx(np.mean(spread["values"]))
+    assert all("repeats" not in d["5"] for d in cl["corrupted"].values())
+    assert r["summary"]["closed_loop"]["clean_interventions_spread"] == spread
     s = r["summary"]
     assert s["mean_shift"] == pytest.approx(
         np.mean([v["shift"] for d in ol["corrupted"].values() for v in d.values()])
     )
     text = (out / "robustness.md").read_text()
     assert "| fog |" in text and "## Closed loop" in text and "ImageNet-C" in text
+    counts = ", ".join(f"{v:.0f}" for v in spread["values"])
+    assert "over 3 clean drives (the 2nd and later with 0.05 steering noise" in text
+    assert f"`--repeats`) {counts}: mean {spread['mean']:.1f}" in text
 
 
 def test_the_closed_loop_hook_corrupts_what_the_policy_sees(demo_log_long):
@@ -119,6 +129,7 @@ def test_bad_arguments_and_a_taken_output_folder(tiny_model_path, demo_log, tmp_
         (["--intensities", "1,7"], "intensity 7 is outside 1-5"),
         (["--closed-loop-intensities", "0"], "outside 1-5"),
         (["--drive-seconds", "-1"], "--drive-seconds must be >= 0 (0: whole stretches)"),
+        (["--repeat-noise", "-1"], "repeat noise must be >= 0 (steering units). Received: -1.0"),
         (["--grid-frame", "100"], "--grid-frame 100: demo_rec has rows 0-99"),
     ]
     for extra, message in cases:
