@@ -7,7 +7,7 @@ serving cannot diverge. This package imports only keras, numpy and h5py (Keras' 
 HDF5 reader, which ``models.legacy`` uses to import Keras 1/2 ``.h5`` files).
 """
 
-from models.io import describe, load_model, parameter_counts
+from models.io import describe, load_model, parameter_counts, scale_steering
 from models.registry import ARCHITECTURES, INPUT_SHAPE, Architecture, build_model, register
 
 # Importing the module registers the architectures.
@@ -23,4 +23,5 @@ __all__ = [
     "load_model",
     "parameter_counts",
     "register",
+    "scale_steering",
 ]

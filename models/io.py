@@ -73,6 +73,33 @@ def check_signature(model: keras.Model, *, source: str = "model") -> None:
         )
 
 
+def scale_steering(model: keras.Model, gain: float) -> None:
+    """Multiply the model's steering by ``gain`` in place, exactly, by scaling the kernel
+    and bias of its output layer (the linear ``Dense(1)`` named "steering" that every
+    architecture of the registry ends in): the file saved afterwards steers ``gain``
+    times as much in every runtime (Keras, LiteRT, ``drive.py``), with the same
+    parameters. ``train.py --steering-gains`` chooses the gain by driving."""
+    if not (math.isfinite(gain) and gain > 0):
+        raise ValueError(f"a steering gain must be a finite number > 0, got {gain}")
+    try:
+        layer = model.get_layer("steering")
+    except ValueError:
+        layer = None
+    linear = getattr(layer, "activation", None) is keras.activations.linear
+    if layer is None or not isinstance(layer, keras.layers.Dense) or not linear:
+        raise ValueError(
+            f"{model.name}: expected a linear Dense output layer named 'steering' to scale, "
+            f"found {type(layer).__name__ if layer is not None else 'none'}"
+        )
+    if model.get_layer(index=-1) is not layer:
+        raise ValueError(
+            f"{model.name}: the 'steering' layer is not the model's output layer "
+            f"({model.get_layer(index=-1).name} comes after it), so scaling it would not "
+            "scale the steering"
+        )
+    layer.set_weights([w * gain for w in layer.get_weights()])
+
+
 def parameter_counts(model: keras.Model) -> dict[str, int]:
     def count(weights) -> int:
         return int(sum(math.prod(w.shape) for w in weights))

@@ -72,6 +72,46 @@ def test_save_load_round_trip_is_identical(model, tmp_path, suffix):
     )
 
 
+def test_scale_steering_multiplies_the_steering_exactly(model, tmp_path):
+    """The gain folded into the output layer: steering x4 in every frame (a power of two,
+    so exactly), the parameters unchanged, and the scaled file loads and steers x4 too."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    out = copy.get_layer("steering")  # families start it at zeros: give it a slope
+    out.set_weights([RNG.normal(0, 0.1, w.shape).astype("float32") for w in out.get_weights()])
+    before = np.asarray(copy(FRAMES, training=False))
+    assert np.abs(before).min() > 0
+    models.scale_steering(copy, 4.0)
+    after = np.asarray(copy(FRAMES, training=False))
+    np.testing.assert_array_equal(after, 4.0 * before)
+    assert models.parameter_counts(copy) == models.parameter_counts(model)
+    copy.save(tmp_path / "scaled.keras")
+    loaded = models.load_model(tmp_path / "scaled.keras")
+    np.testing.assert_array_equal(np.asarray(loaded(FRAMES, training=False)), after)
+
+
+def test_scale_steering_refuses_what_it_cannot_scale_exactly():
+    import keras
+
+    x = keras.Input(models.INPUT_SHAPE)
+    flat = keras.layers.GlobalAveragePooling2D()(x)
+    squashed = keras.Model(x, keras.layers.Dense(1, activation="tanh", name="steering")(flat))
+    with pytest.raises(ValueError, match="expected a linear Dense output layer named 'steering'"):
+        models.scale_steering(squashed, 1.5)
+    steering = keras.layers.Dense(1, name="steering")(flat)
+    after = keras.Model(x, keras.layers.Dense(1, name="late")(steering))
+    with pytest.raises(ValueError, match="late comes after it"):
+        models.scale_steering(after, 1.5)
+    unnamed = keras.Model(x, keras.layers.Dense(1)(flat))
+    with pytest.raises(ValueError, match="found none"):
+        models.scale_steering(unnamed, 1.5)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="finite number > 0"):
+            models.scale_steering(squashed, bad)
+
+
 def test_preprocessing_crops_the_configured_rows():
     """Only rows 80..140 reach the base model: changing others leaves the output unchanged."""
     m = models.build_model("base")
