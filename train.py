@@ -4,8 +4,9 @@ Without ``--data`` it trains on the rendered demo road and ends by driving the t
 model in closed loop on a held-out stretch of it. This entry point wires the layers
 together: :mod:`training` turns the options into a checked run and fits the model;
 the evaluator above it (:mod:`evaluation`) chooses the checkpoint that drives best
-(``--closed-loop-every``), runs the DAgger rounds (``--dagger``) and drives the demo
-road. Nothing in ``training`` imports ``evaluation``.
+(``--closed-loop-every``) and the steering gain (``--steering-gains``), runs the
+DAgger rounds (``--dagger``) and drives the demo road. Nothing in ``training``
+imports ``evaluation``.
 """
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ def main(argv=None) -> int:
         try:
             run = dagger_rounds(config, args, run, selection)
         except (RecordingError, ValueError) as exc:
+            return error_exit(exc, logger)
+    if config.calibrates_gain():
+        from evaluation.closed_loop.selection import choose_steering_gain  # heavy: the evaluator
+
+        try:
+            choose_steering_gain(selection, run, config.steering_gains)
+        except ValueError as exc:
             return error_exit(exc, logger)
     if config.demo and not args.no_drive:
         drive_demo(run, config.val_recordings[0], quiet=args.quiet)

@@ -141,10 +141,32 @@ class TrainConfig:
     #: model's own, the others with the evaluator's repeat noise; the checkpoint is
     #: chosen on their mean, which one drive's count (+-5 on a jungle log) can hide.
     closed_loop_repeats: int = 1
+    #: After training, drive the kept checkpoint with its steering times each gain and
+    #: keep the gain that drives best, folded into the output layer (evaluation's
+    #: closed-loop selection): models trained on these recordings steer too little in
+    #: sharp turns (docs/driving-quality.md, "Steering gain"). (1.0,): no calibration.
+    steering_gains: tuple[float, ...] = (1.0,)
     #: Start from this model's weights (same architecture): DAgger rounds train on.
     init_from: str | None = None
     #: DAgger round of this run (0: trained from scratch or from init_from alone).
     dagger_round: int = 0
+
+    def calibrates_gain(self) -> bool:
+        """Whether the run ends by choosing a steering gain (``--steering-gains``)."""
+        return tuple(self.steering_gains) != (1.0,)
+
+    def validate_gains(self) -> None:
+        gains = tuple(self.steering_gains)
+        text = ",".join(f"{g:g}" for g in gains)
+        if not gains or not all(np.isfinite(g) and g > 0 for g in gains):
+            raise ValueError(f"--steering-gains needs finite gains > 0, got {text or 'none'}")
+        if len(set(gains)) != len(gains):
+            raise ValueError(f"--steering-gains names a gain twice: {text}")
+        if self.calibrates_gain() and not self.closed_loop_every:
+            raise ValueError(
+                f"--steering-gains {text} chooses a gain by driving the validation recordings: "
+                "add --closed-loop-every N (and --val-recording)"
+            )
 
     def resolved_lr(self) -> float:
         if self.lr is not None:
@@ -199,6 +221,7 @@ class TrainConfig:
                 f"--closed-loop-repeats {self.closed_loop_repeats} needs the closed-loop "
                 "selection it repeats: add --closed-loop-every N"
             )
+        self.validate_gains()
         if self.mixed_precision and self.resolved_pipeline() != "device":
             raise ValueError(
                 "--mixed-precision needs the device pipeline (--pipeline device, the default "

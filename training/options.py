@@ -33,6 +33,17 @@ from training.geometry import LOOKAHEAD_M, SIDE_CAMERA_CORRECTION
 DAGGER_NOISE = 0.1
 
 
+def gain_list(text: str) -> tuple[float, ...]:
+    """``--steering-gains 1,1.25,1.5``: comma-separated numbers (checked for range by
+    :meth:`TrainConfig.validate_gains`)."""
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers such as 1,1.25,1.5, got {text!r}"
+        ) from None
+
+
 def field_options(p: argparse.ArgumentParser, cls: type) -> Callable[..., argparse.Action]:
     """``add(flag, name, ...)``: an option that sets field ``name`` of dataclass ``cls``
     (its ``dest``), with the field's default."""
@@ -256,6 +267,16 @@ def _add_selection_options(p: argparse.ArgumentParser) -> None:
         help="closed-loop selection: drive each validation recording N times per check "
         "(the 2nd and later with the evaluator's repeat steering noise) and choose on the "
         "mean; each check costs N times as long",
+    )
+    field_options(p, TrainConfig)(
+        "--steering-gains",
+        "steering_gains",
+        type=gain_list,
+        metavar="G[,G...]",
+        help="after training, drive the kept checkpoint with its steering times each gain "
+        "(e.g. 1,1.25,1.5) and keep the one with the fewest interventions per km, folded into "
+        "the model's output layer (the trained model stays beside it); needs "
+        "--closed-loop-every",
     )
     p.add_argument(
         "--dagger",

@@ -21,6 +21,7 @@ references (visual odometry, road edges) are built once and cached.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import keras
 
+from core.outputs import write_json
 from core.recordings import read_recordings
 from evaluation.closed_loop.loop import LoopConfig, NonFiniteSteering
 from evaluation.closed_loop.policies import ModelPolicy
@@ -116,9 +118,14 @@ class ClosedLoopSelection(keras.callbacks.Callback):
         (with repeats: the means over the drives, each drive's count in ``drives``)."""
         if self.served is not self.inner:
             self.served.set_weights(self.inner.get_weights())
+        return self.drive_policy(self.policy)
+
+    def drive_policy(self, policy) -> dict:
+        """Closed-loop scores of ``policy`` over every validation recording, as
+        :meth:`drive` scores the weights being trained."""
         driven, _ = evaluate_recordings(
             self.references,
-            self.policy,
+            policy,
             self.config,
             recovery_points=0,
             progress=False,
@@ -199,6 +206,86 @@ class ClosedLoopSelection(keras.callbacks.Callback):
             self.served.save(self.path)
             self._saved[_file_key(self.path)] = s
         return better
+
+
+def choose_steering_gain(selection: ClosedLoopSelection, run: Path, gains) -> dict:
+    """``train.py --steering-gains``: drive the run's kept ``model.keras`` with its
+    steering times each of ``gains`` (folded into the output layer,
+    :func:`models.scale_steering`) and keep the gain with the fewest interventions per
+    km, ties going to the gain nearest 1. The scores at gain 1 are the selection's own
+    when it saved the file (no second drive). When the chosen gain is not 1, the trained
+    model moves to ``model_uncalibrated.keras`` and ``model.keras`` / ``model.h5``
+    become the scaled one; ``config.json`` records every gain's figures either way.
+
+    Why: trained on these recordings, the models steer too little in sharp turns
+    (open loop, docs/driving-quality.md "Where the jungle is lost"); some drive far
+    better with more steering, others worse (docs/driving-quality.md, "Steering gain"),
+    so the gain is chosen per model by driving, like the checkpoint."""
+    import models  # heavy: keras
+
+    kept = run / "model.keras"
+    scored: dict[float, dict] = {}
+    for gain in gains:
+        started = time.perf_counter()
+        known = selection.saved_scores(kept) if gain == 1.0 else None
+        model = models.load_model(kept)
+        if gain != 1.0:
+            models.scale_steering(model, gain)
+        try:
+            s = known or selection.drive_policy(
+                ModelPolicy(KerasPredictor(model), f"gain {gain:g}")
+            )
+        except NonFiniteSteering as exc:
+            logger.warning("steering gain %g: not a candidate: %s", gain, exc)
+            continue
+        scored[gain] = s
+        per = ", ".join(_recording_text(name, r) for name, r in s["per_recording"].items())
+        logger.info(
+            "steering gain %g: %.1f interventions/km, autonomy %.1f%% [%s] %s",
+            gain,
+            s["interventions_per_km"],
+            s["autonomy_percent"],
+            per,
+            "as scored when saved" if known else f"in {time.perf_counter() - started:.0f} s",
+        )
+    if not scored:
+        raise ValueError(f"no steering gain of {gains} could drive the model in {run}")
+    chosen = min(scored, key=lambda g: (scored[g]["interventions_per_km"], abs(math.log(g))))
+    record = {
+        "gains": list(gains),
+        "chosen": chosen,
+        "scores": {
+            f"{g:g}": {
+                k: s[k] for k in ("interventions", "interventions_per_km", "autonomy_percent")
+            }
+            | {
+                "per_recording": {
+                    name: {k: r[k] for k in ("interventions", "autonomy_percent")}
+                    for name, r in s["per_recording"].items()
+                }
+            }
+            for g, s in scored.items()
+        },
+    }
+    if chosen != 1.0:
+        record["uncalibrated_model"] = "model_uncalibrated.keras"
+        model = models.load_model(kept)
+        models.scale_steering(model, chosen)
+        kept.rename(run / record["uncalibrated_model"])
+        model.save(kept)
+        models.load_model(kept).save(run / "model.h5")
+    config = json.loads((run / "config.json").read_text())
+    config["steering_gain"] = record
+    write_json(run / "config.json", config)
+    logger.info(
+        "steering gain %g kept%s",
+        chosen,
+        f": model.keras and model.h5 steer {chosen:g} times as much as the trained model "
+        f"({record['uncalibrated_model']})"
+        if chosen != 1.0
+        else ": the trained model unchanged",
+    )
+    return record
 
 
 def _scores(driven) -> dict:

@@ -106,6 +106,49 @@ def test_closed_loop_selection_with_repeats_chooses_on_the_mean(selected, tmp_pa
         ClosedLoopSelection(config["val_recordings"], repeats=0)
 
 
+def test_steering_gain_restores_a_model_whose_steering_was_scaled(selected, tmp_path, caplog):
+    """--steering-gains: the kept model with its steering made 16 times as large weaves
+    off the road; of the gains 1 and 1/16, 1/16 wins, and it restores the trained weights
+    exactly (powers of two), so it drives exactly as the trained model did. model.keras
+    and model.h5 become the scaled model, the model driven stays as
+    model_uncalibrated.keras, config.json gets every gain's figures; a gain that drives
+    worse leaves the model alone."""
+    import logging
+    import shutil
+
+    from evaluation.closed_loop.selection import choose_steering_gain
+
+    start, selection = selected
+    trained = json.loads((start / "config.json").read_text())["best_closed_loop"]
+    run = shutil.copytree(start, tmp_path / "run")
+    boosted = models.load_model(run / "model.keras")
+    models.scale_steering(boosted, 16.0)
+    boosted.save(run / "model.keras")
+    caplog.set_level(logging.INFO)
+    record = choose_steering_gain(selection, run, (1.0, 0.0625))
+    one, sixteenth = record["scores"]["1"], record["scores"]["0.0625"]
+    assert sixteenth["interventions"] == trained["cl_interventions"]
+    assert sixteenth["interventions_per_km"] == pytest.approx(trained["cl_interventions_per_km"])
+    assert one["interventions_per_km"] > sixteenth["interventions_per_km"], record
+    assert record["chosen"] == 0.0625 and record["gains"] == [1.0, 0.0625]
+    assert json.loads((run / "config.json").read_text())["steering_gain"] == record
+    original = models.load_model(start / "model.keras").get_weights()
+    for name in ("model.keras", "model.h5"):
+        for got, want in zip(models.load_model(run / name).get_weights(), original, strict=True):
+            np.testing.assert_array_equal(got, want)
+    kept = models.load_model(run / record["uncalibrated_model"]).get_weights()
+    for got, want in zip(kept, boosted.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert "steering gain 0.0625 kept: model.keras and model.h5 steer 0.0625 times" in caplog.text
+    # The restored model: 16 times its steering drives worse, so gain 1 stays.
+    again = choose_steering_gain(selection, run, (16.0, 1.0))
+    assert again["chosen"] == 1.0 and "uncalibrated_model" not in again
+    assert again["scores"]["1"]["interventions"] == trained["cl_interventions"]
+    assert again["scores"]["16"]["interventions"] == one["interventions"]
+    for got, want in zip(models.load_model(run / "model.keras").get_weights(), original):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_closed_loop_selection_needs_validation_recordings():
     from evaluation.closed_loop.selection import ClosedLoopSelection
 
@@ -223,6 +266,19 @@ def test_train_recovers_from_a_half_rendered_demo_recording(tmp_path, monkeypatc
         (
             ["--closed-loop-repeats", "0", "--closed-loop-every", "1"],
             "--closed-loop-repeats must be >= 1 (the drive itself), got 0",
+        ),
+        (
+            ["--steering-gains", "1,1.5"],
+            "--steering-gains 1,1.5 chooses a gain by driving the validation recordings: add "
+            "--closed-loop-every N",
+        ),
+        (
+            ["--steering-gains", "1,0", "--closed-loop-every", "1"],
+            "--steering-gains needs finite gains > 0, got 1,0",
+        ),
+        (
+            ["--steering-gains", "1.5,1.5", "--closed-loop-every", "1"],
+            "--steering-gains names a gain twice: 1.5,1.5",
         ),
     ],
 )
