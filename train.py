@@ -110,7 +110,7 @@ def main(argv=None) -> int:
 
         try:
             choose_steering_gain(selection, run, config.steering_gains)
-        except ValueError as exc:
+        except (ValueError, FileExistsError) as exc:
             return error_exit(exc, logger)
     if config.demo and not args.no_drive:
         drive_demo(run, config.val_recordings[0], quiet=args.quiet)

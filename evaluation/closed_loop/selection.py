@@ -45,6 +45,8 @@ from serving.runtime import KerasPredictor
 
 logger = logging.getLogger(__name__)
 
+#: Where ``--steering-gains`` keeps the model as trained when it scales model.keras.
+UNCALIBRATED_MODEL = "model_uncalibrated.keras"
 #: Columns this selection adds to history.csv.
 COLUMNS = ("cl_interventions", "cl_interventions_per_km", "cl_autonomy_percent", "cl_seconds")
 
@@ -223,7 +225,13 @@ def choose_steering_gain(selection: ClosedLoopSelection, run: Path, gains) -> di
     so the gain is chosen per model by driving, like the checkpoint."""
     import models  # heavy: keras
 
-    kept = run / "model.keras"
+    kept, uncalibrated = run / "model.keras", run / UNCALIBRATED_MODEL
+    if uncalibrated.exists():
+        raise FileExistsError(
+            f"{run} holds {UNCALIBRATED_MODEL} already: its model.keras was scaled by an "
+            "earlier gain choice; choose a gain for a new run instead (--init-from RUN "
+            "--epochs 0 with the gains times the one in its config.json)"
+        )
     scored: dict[float, dict] = {}
     for gain in gains:
         started = time.perf_counter()
@@ -268,10 +276,10 @@ def choose_steering_gain(selection: ClosedLoopSelection, run: Path, gains) -> di
         },
     }
     if chosen != 1.0:
-        record["uncalibrated_model"] = "model_uncalibrated.keras"
+        record["uncalibrated_model"] = UNCALIBRATED_MODEL
         model = models.load_model(kept)
         models.scale_steering(model, chosen)
-        kept.rename(run / record["uncalibrated_model"])
+        kept.rename(uncalibrated)
         model.save(kept)
         models.load_model(kept).save(run / "model.h5")
     config = json.loads((run / "config.json").read_text())

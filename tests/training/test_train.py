@@ -140,12 +140,19 @@ def test_steering_gain_restores_a_model_whose_steering_was_scaled(selected, tmp_
     for got, want in zip(kept, boosted.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
     assert "steering gain 0.0625 kept: model.keras and model.h5 steer 0.0625 times" in caplog.text
-    # The restored model: 16 times its steering drives worse, so gain 1 stays.
-    again = choose_steering_gain(selection, run, (16.0, 1.0))
+    # A second choice on the calibrated run would scale the scaled model and put it
+    # where the trained one is: refused before any drive.
+    with pytest.raises(FileExistsError, match="holds model_uncalibrated.keras already"):
+        choose_steering_gain(selection, run, (1.0, 2.0))
+    # The trained model itself: 16 times its steering drives worse, so gain 1 stays.
+    plain = shutil.copytree(start, tmp_path / "plain")
+    again = choose_steering_gain(selection, plain, (16.0, 1.0))
     assert again["chosen"] == 1.0 and "uncalibrated_model" not in again
     assert again["scores"]["1"]["interventions"] == trained["cl_interventions"]
     assert again["scores"]["16"]["interventions"] == one["interventions"]
-    for got, want in zip(models.load_model(run / "model.keras").get_weights(), original):
+    assert not (plain / "model_uncalibrated.keras").exists()
+    kept = models.load_model(plain / "model.keras").get_weights()
+    for got, want in zip(kept, original, strict=True):
         np.testing.assert_array_equal(got, want)
 
 
@@ -550,3 +557,27 @@ def test_dagger_rounds_on_a_finished_run_from_the_command_line(run, demo, tmp_pa
     assert "states off the line collected" in caplog.text and "DAgger round 1:" in caplog.text
     # tqdm writes its bars to stderr; the selection decodes the validation frames anew.
     assert "frame/s" not in capsys.readouterr().err
+
+
+def test_steering_gains_from_the_command_line(selected, demo, tmp_path, caplog):
+    """--init-from RUN --epochs 0 --steering-gains 1,16: gain 1 is the selection's epoch-0
+    drive (not driven again), 16 is driven once and steers the car off the demo road, so
+    the run keeps the model as it was and config.json says why."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    run, _ = selected  # its model weaves off the road with 16 times its steering
+    args = ["--data", str(demo / "train"), "--val-recording", str(demo / "val")]
+    args += ["--arch", "pilotnet", "--batch-size", "32", "--pipeline", "host", "--quiet"]
+    args += ["--init-from", str(run), "--epochs", "0", "--closed-loop-every", "1"]
+    assert main([*args, "--steering-gains", "1,16", "--out", str(tmp_path)]) == 0
+    (kept,) = tmp_path.iterdir()
+    record = json.loads((kept / "config.json").read_text())
+    gain = record["steering_gain"]
+    assert gain["gains"] == [1.0, 16.0] and gain["chosen"] == 1.0
+    assert gain["scores"]["1"]["interventions"] == record["best_closed_loop"]["cl_interventions"]
+    assert gain["scores"]["16"]["interventions"] > gain["scores"]["1"]["interventions"]
+    assert record["settings"]["steering_gains"] == [1.0, 16.0]
+    assert "steering gain 1: " in caplog.text and "as scored when saved" in caplog.text
+    assert "steering gain 1 kept: the trained model unchanged" in caplog.text
+    assert not (kept / "model_uncalibrated.keras").exists()
