@@ -21,7 +21,6 @@ references (visual odometry, road edges) are built once and cached.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -31,6 +30,7 @@ import keras
 
 from core.outputs import write_json
 from core.recordings import read_recordings
+from core.runs import read_config
 from evaluation.closed_loop.loop import LoopConfig, NonFiniteSteering
 from evaluation.closed_loop.policies import ModelPolicy
 from evaluation.closed_loop.run import (
@@ -233,15 +233,18 @@ def choose_steering_gain(selection: ClosedLoopSelection, run: Path, gains) -> di
             "--epochs 0 with the gains times the one in its config.json)"
         )
     scored: dict[float, dict] = {}
+    scaled: dict[float, keras.Model] = {}
     for gain in gains:
         started = time.perf_counter()
         known = selection.saved_scores(kept) if gain == 1.0 else None
-        model = models.load_model(kept)
-        if gain != 1.0:
-            models.scale_steering(model, gain)
+        if known is None:
+            model = models.load_model(kept)
+            if gain != 1.0:
+                models.scale_steering(model, gain)
+            scaled[gain] = model
         try:
             s = known or selection.drive_policy(
-                ModelPolicy(KerasPredictor(model), f"gain {gain:g}")
+                ModelPolicy(KerasPredictor(scaled[gain]), f"gain {gain:g}")
             )
         except NonFiniteSteering as exc:
             logger.warning("steering gain %g: not a candidate: %s", gain, exc)
@@ -262,27 +265,14 @@ def choose_steering_gain(selection: ClosedLoopSelection, run: Path, gains) -> di
     record = {
         "gains": list(gains),
         "chosen": chosen,
-        "scores": {
-            f"{g:g}": {
-                k: s[k] for k in ("interventions", "interventions_per_km", "autonomy_percent")
-            }
-            | {
-                "per_recording": {
-                    name: {k: r[k] for k in ("interventions", "autonomy_percent")}
-                    for name, r in s["per_recording"].items()
-                }
-            }
-            for g, s in scored.items()
-        },
+        "scores": {f"{g:g}": _gain_figures(s) for g, s in scored.items()},
     }
     if chosen != 1.0:
         record["uncalibrated_model"] = UNCALIBRATED_MODEL
-        model = models.load_model(kept)
-        models.scale_steering(model, chosen)
         kept.rename(uncalibrated)
-        model.save(kept)
-        models.load_model(kept).save(run / "model.h5")
-    config = json.loads((run / "config.json").read_text())
+        scaled[chosen].save(kept)
+        scaled[chosen].save(run / "model.h5")  # loaded without an optimizer: nothing to strip
+    config = read_config(run)
     config["steering_gain"] = record
     write_json(run / "config.json", config)
     logger.info(
@@ -294,6 +284,17 @@ def choose_steering_gain(selection: ClosedLoopSelection, run: Path, gains) -> di
         else ": the trained model unchanged",
     )
     return record
+
+
+def _gain_figures(s: dict) -> dict:
+    """What ``config.json`` keeps of one gain's scores: the totals and, per recording,
+    interventions and autonomy."""
+    figures = {k: s[k] for k in ("interventions", "interventions_per_km", "autonomy_percent")}
+    figures["per_recording"] = {
+        name: {k: r[k] for k in ("interventions", "autonomy_percent")}
+        for name, r in s["per_recording"].items()
+    }
+    return figures
 
 
 def _scores(driven) -> dict:
