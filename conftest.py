@@ -10,11 +10,15 @@ import tempfile
 
 import pytest
 
+from core.allocator import retain_freed_memory
+
 # Quiet TensorFlow's C++ start-up chatter in test output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The closed loop caches odometry and road edges per recording; tests keep theirs in
 # a fresh folder instead of the user's ~/.cache.
 os.environ.setdefault("EFFNET_STEERING_CACHE", tempfile.mkdtemp(prefix="effnet-steering-tests-"))
+# The tests train and run models on the CPU as train.py does, with its allocator.
+retain_freed_memory()
 
 
 def in_ci() -> bool:

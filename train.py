@@ -15,6 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
+from core.allocator import retain_freed_memory
 from core.cli import error_exit, setup_logging
 from core.recordings import RecordingError
 from training import cli, trainer
@@ -85,6 +86,7 @@ def drive_demo(run: Path, recording: str, *, quiet: bool) -> int:
 def main(argv=None) -> int:
     args = cli.parse_args(argv)
     setup_logging()
+    retain_freed_memory()  # CPU steps 2x faster: freed activations are not faulted in again
     # Keras warns on every .h5 save that the format is legacy; .h5 is the Udacity convention.
     logging.getLogger("absl").setLevel(logging.ERROR)
     try:
