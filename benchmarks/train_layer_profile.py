@@ -12,7 +12,9 @@ full network, and times ``train_on_batch`` (forward, backward, Adam update) on i
 
 The per-layer times do not add up to a full step exactly (a fused graph overlaps and
 reuses memory; weightless layers such as pooling are not listed), so the script
-also prints the full model's step time beside their sum. What it prints is added to
+also prints the full model's step time beside their sum. It keeps freed memory as
+``train.py`` does (:mod:`core.allocator`; ``EFFNET_STEERING_MALLOC=system`` for glibc's
+defaults, which the results before 2026-12-04 had). What it prints is added to
 ``--output`` (benchmarks/train_layer_profile.md), newest first.
 """
 
@@ -29,6 +31,7 @@ import numpy as np
 
 import models
 from benchmarks.mdreport import Echo
+from core.allocator import retain_freed_memory
 
 RESULTS = Path(__file__).with_name("train_layer_profile.md")
 TITLE = (
@@ -116,6 +119,7 @@ def main(argv=None) -> None:
         "--output", type=Path, default=RESULTS, help="results file (default: %(default)s)"
     )
     args = p.parse_args(argv)
+    retain_freed_memory()  # as train.py: measure the step it trains with
     if args.batch_size < 1 or args.repeats < 1:
         p.error(
             f"--batch-size and --repeats must be >= 1, got {args.batch_size} and {args.repeats}"

@@ -34,6 +34,7 @@ import numpy as np
 
 import models
 from benchmarks.mdreport import Echo
+from core.allocator import retain_freed_memory
 from core.recordings import decode_images, read_recordings
 from training.augment import NO_AUGMENT, AugmentConfig, draw
 from training.device_pipeline import AugmentedTraining
@@ -156,6 +157,7 @@ def main() -> None:
         help="results file (default: %(default)s)",
     )
     args = p.parse_args()
+    retain_freed_memory()  # as train.py: measure the step it trains with
 
     frames = frames_for(args)
     device = "cpu"
