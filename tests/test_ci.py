@@ -52,7 +52,11 @@ def test_a_skip_fails_under_ci_and_stays_a_skip_locally(tmp_path):
     )
 
     def run(ci: str):
-        env = {k: v for k, v in os.environ.items() if k != "CI"} | {"CI": ci}
+        # The copied conftest imports the project (core.allocator) from the repository.
+        env = {k: v for k, v in os.environ.items() if k != "CI"} | {
+            "CI": ci,
+            "PYTHONPATH": str(ROOT),
+        }
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)]
         return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
 
