@@ -7,15 +7,15 @@ batch 16. glibc's malloc serves blocks that large with ``mmap`` and unmaps them 
 to the kernel; TensorFlow's generator dataset even lowers the trim threshold to 128
 KB. So each step faults all its activation memory in again, page by page, each page
 zeroed by the kernel. Measured on the project's 2-core CPU (benchmarks/allocator.md):
-two demo epochs of eff spent 176 s of their 273 s in the kernel; with the freed memory
-kept, 10 s of 125 s, the same weights and losses to the last digit.
+two demo epochs of eff spent 162 s of their 210 s in the kernel; with the freed memory
+kept, 9 s of 110 s, the same weights and losses to the last digit.
 
 :func:`retain_freed_memory` sets glibc's own knobs (``mallopt``) so large blocks come
 from the heap and the heap keeps a generous free top: memory, once touched, stays
 with the process (the resident size stays at its peak, which it reaches anyway).
 It changes nothing when the C library is not glibc, and defers to a user who set
 glibc's malloc environment variables or tunables, or asked for the system's
-behaviour with ``EFFNET_STEERING_MALLOC=system``.
+behaviour with ``EFFNET_STEERING_MALLOC=system`` (``kept``, or unset: this module's).
 """
 
 from __future__ import annotations
@@ -28,14 +28,15 @@ import platform
 
 logger = logging.getLogger(__name__)
 
-#: The environment variable that turns the retention off ("system": glibc's defaults).
+#: The environment variable that chooses: "kept" (or unset) or "system" (glibc's defaults).
 ENV = "EFFNET_STEERING_MALLOC"
+CHOICES = ("kept", "system")
 # mallopt parameters, from glibc's malloc.h.
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 M_MMAP_MAX = -4
-#: Free memory the heap's top keeps when it shrinks: more than a training step of the
-#: largest model at the CPU's batch frees at once (eff: about 0.5 GB at batch 16).
+#: Free memory the heap's top keeps when it shrinks: room for many of a CPU step's
+#: activations (eff's first block: 33.5 MB each at batch 16).
 TOP_PAD_BYTES = 1 << 30
 #: Free memory at the heap's top before glibc trims it (the largest int mallopt takes).
 TRIM_THRESHOLD_BYTES = (1 << 31) - 1
@@ -50,8 +51,11 @@ GLIBC_ENV = (
 
 def _user_choice() -> str | None:
     """What the user set that this must not override, or None."""
-    if os.environ.get(ENV, "").strip().lower() in ("system", "0", "off"):
-        return f"{ENV}={os.environ[ENV]}"
+    value = os.environ.get(ENV, "").strip().lower() or "kept"
+    if value not in CHOICES:
+        raise ValueError(f"{ENV} must be one of {', '.join(CHOICES)} (or unset); got {value!r}")
+    if value == "system":
+        return f"{ENV}=system"
     for name in GLIBC_ENV:
         if name in os.environ:
             return f"{name}={os.environ[name]}"
@@ -65,7 +69,8 @@ def retain_freed_memory() -> bool:
 
     Call it once, early, in a process that trains or runs models on the CPU. Safe to
     call again; a no-op (False) off glibc or when the user chose the allocator's
-    behaviour themselves (see the module docstring).
+    behaviour themselves (see the module docstring); ValueError for an
+    ``EFFNET_STEERING_MALLOC`` that is neither ``kept`` nor ``system``.
     """
     chosen = _user_choice()
     if chosen:

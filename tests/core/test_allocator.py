@@ -74,7 +74,7 @@ def test_freed_block_is_reused_without_page_faults():
     "name, value",
     [
         (allocator.ENV, "system"),
-        (allocator.ENV, "off"),
+        (allocator.ENV, " System "),
         ("MALLOC_TOP_PAD_", "0"),
         ("MALLOC_MMAP_MAX_", "65536"),
         ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=131072"),
@@ -90,3 +90,22 @@ def test_other_c_libraries_are_left_alone(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(allocator.platform, "libc_ver", lambda: ("", ""))
     assert allocator.retain_freed_memory() is False
+
+
+def test_an_unknown_choice_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv(allocator.ENV, "sytem")
+    with pytest.raises(
+        ValueError, match=r"EFFNET_STEERING_MALLOC must be one of kept, system .*'sytem'"
+    ):
+        allocator.retain_freed_memory()
+
+
+def test_train_py_exits_with_the_error_before_any_work(monkeypatch, caplog, tmp_path):
+    import train
+
+    monkeypatch.setenv(allocator.ENV, "fast")
+    assert train.main(["--arch", "eff", "--out", str(tmp_path)]) == 2
+    assert (
+        "EFFNET_STEERING_MALLOC must be one of kept, system (or unset); got 'fast'" in caplog.text
+    )
+    assert list(tmp_path.iterdir()) == []  # nothing rendered, nothing trained
