@@ -16,7 +16,6 @@ trained the same weights (every loss in ``history.csv`` equal). Adds the table t
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import resource
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 from benchmarks.mdreport import Echo
 from core import allocator
 from training.cli import demo_recordings
+from training.history import read_history
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("allocator.md")
@@ -59,8 +59,7 @@ def one_run(arch: str, epochs: int, out: Path, setting: str) -> dict:
         sys.exit(f"train.py failed ({setting}), its last output:\n{log.read_text()[-3000:]}")
     wall, usage1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
     (run,) = set(out.glob(f"*_{arch}")) - before
-    with open(run / "history.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_history(run / "history.csv")
     return {
         "setting": setting,
         "wall": wall,
@@ -89,7 +88,7 @@ def main(argv=None) -> None:
         demo_recordings(out)  # rendered once, outside the timing
         echo(
             f"python train.py --arch {args.arch} --epochs {args.epochs} --no-drive on the demo "
-            f"road (928 rows per epoch), {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+            f"road, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
         )
         echo(f"{'allocator':<10} {'wall s':>7} {'user s':>7} {'sys s':>7} {'faults':>10}  images/s")
         runs = []

@@ -21,7 +21,6 @@ behaviour with ``EFFNET_STEERING_MALLOC=system`` (``kept``, or unset: this modul
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import platform
@@ -79,7 +78,7 @@ def retain_freed_memory() -> bool:
     if platform.libc_ver()[0] != "glibc":
         logger.debug("allocator left as it is: C library is not glibc")
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc = ctypes.CDLL(None)  # the process's own symbols: glibc's mallopt, no library search
     settings = (
         (M_MMAP_MAX, 0),  # large blocks from the heap, not from mmap (unmapped on free)
         (M_TOP_PAD, TOP_PAD_BYTES),

@@ -12,7 +12,6 @@ scatters against MACs): :mod:`evaluation.compare_report`.
 
 from __future__ import annotations
 
-import csv
 import logging
 import tempfile
 import time
@@ -27,6 +26,7 @@ from evaluation.closed_loop.run import closed_loop_figures
 from evaluation.inference import ModelSpec, load_predictor
 from evaluation.replay import run_replay
 from serving import probe_frames
+from training.history import read_history
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +88,7 @@ def _val_mse(spec: ModelSpec) -> float | None:
         return float(value)
     hist = spec.run_dir / "history.csv" if spec.run_dir else None
     if hist is not None and hist.is_file():
-        with hist.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        rows = read_history(hist)
         vals = [float(r["val_loss"]) for r in rows if r.get("val_loss") not in (None, "")]
         return min(vals) if vals else None
     return None

@@ -3,7 +3,8 @@
 :class:`EpochLog` writes one log line and one ``history.csv`` row per epoch as
 training goes (so an interrupted run keeps them), :class:`BestCheckpoint` saves the
 served model whenever validation MSE improves, :func:`best_epoch_row` says afterwards
-which epoch that was and :func:`plot_curves` draws the rows.
+which epoch that was, :func:`plot_curves` draws the rows and :func:`read_history`
+reads them back.
 """
 
 from __future__ import annotations
@@ -121,6 +122,12 @@ class BestCheckpoint(keras.callbacks.Callback):
             if self.served is not self.trained:
                 self.served.set_weights(self.trained.get_weights())
             self.served.save(self.path)
+
+
+def read_history(path: Path) -> list[dict]:
+    """The rows of a ``history.csv`` as :class:`EpochLog` wrote them (values as text)."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def best_epoch_row(rows: list[dict]) -> dict:
