@@ -13,6 +13,7 @@ scatters against MACs): :mod:`evaluation.compare_report`.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from evaluation.closed_loop.run import closed_loop_figures
 from evaluation.inference import ModelSpec, load_predictor
 from evaluation.replay import run_replay
 from serving import probe_frames
-from training.history import read_history
+from training.history import best_epoch_row, read_history
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +87,14 @@ def _val_mse(spec: ModelSpec) -> float | None:
     value = spec.config.get("best_val_mse")
     if value is not None:
         return float(value)
+    # A run stopped before its config got best_val_mse: the epoch whose checkpoint
+    # model.keras holds, chosen as the trainer chooses it (closed loop, else val MSE).
     hist = spec.run_dir / "history.csv" if spec.run_dir else None
     if hist is not None and hist.is_file():
-        rows = read_history(hist)
-        vals = [float(r["val_loss"]) for r in rows if r.get("val_loss") not in (None, "")]
-        return min(vals) if vals else None
+        rows = [
+            r for r in read_history(hist, numbers=True) if math.isfinite(r.get("val_mse", math.nan))
+        ]
+        return float(best_epoch_row(rows)["val_mse"]) if rows else None
     return None
 
 

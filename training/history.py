@@ -124,10 +124,17 @@ class BestCheckpoint(keras.callbacks.Callback):
             self.served.save(self.path)
 
 
-def read_history(path: Path) -> list[dict]:
-    """The rows of a ``history.csv`` as :class:`EpochLog` wrote them (values as text)."""
+def read_history(path: Path, numbers: bool = False) -> list[dict]:
+    """The rows of a ``history.csv`` as :class:`EpochLog` wrote them: values as text, or
+    with ``numbers`` as floats (an empty cell as NaN), as :func:`best_epoch_row` takes
+    them."""
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    if numbers:
+        rows = [
+            {k: float(v) if v not in (None, "") else math.nan for k, v in r.items()} for r in rows
+        ]
+    return rows
 
 
 def best_epoch_row(rows: list[dict]) -> dict:

@@ -213,6 +213,46 @@ def _keras_replay_mae(model_path, log) -> float:
     return float(np.mean(np.abs(predicted - rec.steering)))
 
 
+def _history(run_dir, rows, extra=()):
+    """A history.csv as training.history.EpochLog writes it."""
+    from training.history import EpochLog
+
+    run_dir.mkdir()
+    with (run_dir / "history.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[*EpochLog.FIELDS, *extra])
+        writer.writeheader()
+        for epoch, val, *cl in rows:
+            row = {k: 1.0 for k in EpochLog.FIELDS} | {"epoch": epoch, "val_mse": val}
+            writer.writerow(row | dict(zip(extra, cl, strict=True)))
+
+
+def test_compare_val_mse_of_an_unfinished_run_is_its_kept_epochs(tmp_path):
+    """Without best_val_mse in config.json (a run stopped early), compare reads
+    history.csv: the kept epoch's val MSE, chosen as the trainer chooses it (fewest
+    closed-loop interventions per km where epochs were driven, else lowest val MSE)."""
+    from evaluation.compare import _val_mse
+    from evaluation.inference import ModelSpec
+
+    by_mse = tmp_path / "by_mse"
+    _history(by_mse, [(1, 0.30), (2, 0.125), (3, 0.25)])
+    spec = ModelSpec(path=by_mse / "model.keras", label="a", run_dir=by_mse)
+    assert _val_mse(spec) == 0.125
+
+    driven = tmp_path / "driven"
+    # Epoch 1 has the lowest MSE but was not driven; epoch 4 drove best.
+    _history(
+        driven, [(1, 0.10, ""), (2, 0.20, 30.0), (4, 0.25, 18.5)], ("cl_interventions_per_km",)
+    )
+    spec = ModelSpec(path=driven / "model.keras", label="b", run_dir=driven)
+    assert _val_mse(spec) == 0.25
+
+    spec.config["best_val_mse"] = 0.0123
+    assert _val_mse(spec) == 0.0123
+    empty = tmp_path / "empty"
+    _history(empty, [])
+    assert _val_mse(ModelSpec(path=empty / "model.keras", label="c", run_dir=empty)) is None
+
+
 def test_compare_report(tiny_model_path, tiny_run, demo_log, tmp_path):
     out = tmp_path / "cmp"
     code = main(
