@@ -4,6 +4,13 @@ Cars start 0.5 m and 1.0 m to either side or turned 5 degrees at spread-out poin
 each beside an undisturbed twin started on the path; a trial succeeds when, after
 5 s without an intervention, the car is within 0.3 m of its twin: the disturbance
 has died out, whatever line the policy keeps.
+
+A trial needs its twin: where the undisturbed car itself meets the intervention
+criterion inside the 5 s, there is no line to return to, and the trial says nothing
+about the disturbance. Such a trial counts as a failure when the disturbed car left
+first (the disturbance did it), and is otherwise reported, not judged (on a road the
+policy cannot drive for 5 s from the path, every trial there used to count as a
+failed recovery).
 """
 
 from __future__ import annotations
@@ -53,7 +60,9 @@ def recovery_trials(
     offset 0) at ``points`` spread-out frames, each beside an undisturbed twin, run
     for ``duration_s`` without resets. A trial succeeds when the car never met the
     intervention criterion and ends within ``band_m`` of its twin. Starts that are
-    already an intervention (a wheel off a narrow road) are reported, not run."""
+    already an intervention (a wheel off a narrow road) are reported, not run; a
+    trial whose twin met the criterion is judged only when the disturbed car met it
+    at an earlier step (a failure), else reported as ``twin_intervention``."""
     starts = recovery_starts(path, points, duration_s)
     kinds = [(0.0, 0.0)] + [(o, 0.0) for o in offsets_m] + [(0.0, y) for y in yaws_deg]
     if not starts.size or len(kinds) == 1:
@@ -88,6 +97,9 @@ def recovery_trials(
         gap = np.abs(tr.offset[:steps, c] - tr.offset[:steps, twin])
         gap = np.where(twin_act[:steps], gap, np.nan)
         failed = bool(tr.intervention[act, c].any())
+        car_first = _first(tr.intervention[:, c])
+        twin_first = _first(tr.intervention[:, twin])
+        no_twin = twin_first is not None and (car_first is None or car_first >= twin_first)
         at_start = failed and steps >= 1 and bool(tr.intervention[0, c]) and abs(off[c]) > 0
         reached = bool(times.size) and times[-1] >= duration_s - 1e-6
         final_gap = float(gap[-1]) if gap.size else math.nan
@@ -100,9 +112,10 @@ def recovery_trials(
                 "start_frame": int(start[c]),
                 "offset_m": float(off[c]),
                 "yaw_deg": float(np.degrees(yaw[c])),
-                "success": bool(reached and not failed and final_gap <= band_m),
+                "success": bool(reached and not failed and final_gap <= band_m and not no_twin),
                 "intervention": failed,
                 "off_road_at_start": at_start,
+                "twin_intervention": bool(no_twin and not at_start),
                 "final_offset_m": float(abs(offs[-1])) if offs.size else math.nan,
                 "final_gap_m": final_gap,
                 "first_within_s": float(times[inside[0]]) if inside.size else math.nan,
@@ -111,12 +124,22 @@ def recovery_trials(
     return out
 
 
+def _first(flags: np.ndarray) -> int | None:
+    hit = np.flatnonzero(flags)
+    return int(hit[0]) if hit.size else None
+
+
 def recovery_summary(trials: Sequence[dict]) -> dict:
-    run = [t for t in trials if not t.get("off_road_at_start")]
+    """Success share over the trials judged: started on the road, and with a twin that
+    drove the whole time or that the disturbed car left the road before."""
+    off_road = sum(bool(t.get("off_road_at_start")) for t in trials)
+    no_twin = sum(bool(t.get("twin_intervention")) for t in trials)
+    run = [t for t in trials if not t.get("off_road_at_start") and not t.get("twin_intervention")]
     if not run:
         return {
             "trials": 0,
-            "skipped_off_road": len(trials),
+            "skipped_off_road": off_road,
+            "skipped_twin_intervention": no_twin,
             "success_share": math.nan,
             "by_start": {},
         }
@@ -131,7 +154,8 @@ def recovery_summary(trials: Sequence[dict]) -> dict:
 
     return {
         "trials": len(run),
-        "skipped_off_road": len(trials) - len(run),
+        "skipped_off_road": off_road,
+        "skipped_twin_intervention": no_twin,
         "success_share": float(np.mean([t["success"] for t in run])),
         "final_gap_m": {
             "p50": pct([t["final_gap_m"] for t in run], 50),

@@ -89,7 +89,11 @@ SCORE_ROWS = (
     ("time within 0.5 m of the path", lambda s: s["time_within_0.5m"]),
     ("synthesised pixels without source, mean", lambda s: s["invalid_pixel_share"]["mean"]),
     ("synthesised pixels without source, p95", lambda s: s["invalid_pixel_share"]["p95"]),
-    ("recovery trials run", lambda s: s["recovery"]["trials"]),
+    ("recovery trials judged", lambda s: s["recovery"]["trials"]),
+    (
+        "recovery trials not judged: the undisturbed twin left the road first",
+        lambda s: s["recovery"].get("skipped_twin_intervention", 0),
+    ),
     ("recovered (within 0.3 m of the undisturbed twin after 5 s)", _recovered),
 )
 
@@ -140,7 +144,9 @@ def summary_markdown(summary: dict) -> str:
     if rec["trials"]:
         out.append(
             "\nRecovery trials (started displaced or turned beside an undisturbed twin; "
-            "success: no intervention and within 0.3 m of the twin after 5 s):\n"
+            "success: no intervention and within 0.3 m of the twin after 5 s; a trial whose "
+            "twin left the road is a failure when the disturbed car left first, else not "
+            "judged):\n"
         )
         out.append(
             markdown_table(
@@ -167,6 +173,11 @@ def summary_markdown(summary: dict) -> str:
         )
     if rec.get("skipped_off_road"):
         out.append(f"\n{rec['skipped_off_road']} trial start(s) already off the road: not run.")
+    if rec.get("skipped_twin_intervention"):
+        out.append(
+            f"\n{rec['skipped_twin_intervention']} trial(s) not judged: the undisturbed twin "
+            "left the road inside the 5 s, and the disturbed car did not leave it first."
+        )
     refs = summary.get("references") or {}
     if refs:
         out.append("\n## The recordings as the evaluator sees them\n")

@@ -10,7 +10,7 @@ from evaluation.closed_loop.car_model import CarResponse
 from evaluation.closed_loop.kinematics import build_path
 from evaluation.closed_loop.loop import MAX_CURVATURE, LoopConfig, NonFiniteSteering, run_cars
 from evaluation.closed_loop.policies import ConstantPolicy, HumanReplayPolicy, Policy
-from evaluation.closed_loop.recovery import recovery_summary, recovery_trials
+from evaluation.closed_loop.recovery import recovery_starts, recovery_summary, recovery_trials
 from evaluation.closed_loop.road import RoadEdges
 from evaluation.closed_loop.scores import autonomy, score
 
@@ -261,6 +261,40 @@ def test_recovery_starts_off_the_road_are_not_run():
     assert {t["offset_m"] for t in off} == {-1.0, -0.5, 0.5, 1.0}
     summary = recovery_summary(trials)
     assert summary["skipped_off_road"] == 4 and summary["trials"] == 2
+
+
+def test_recovery_trials_need_their_twin():
+    """3.5 s after the start the road's left edge moves 4.5 m to the right over 10 m,
+    past the path, so the undisturbed twin leaves the road there. Cars that left it
+    before their twin have failed: both turned ones (about 3.3 s, as above) and the
+    ones displaced to the left, whose wheels meet the moving edge first; the cars
+    displaced to the right meet it after the twin and are not judged."""
+    path = straight(n=120, v=10.0, dt=0.1)
+    start = int(recovery_starts(path, 1, 5.0)[0])
+    left, right = np.full(len(path), -4.0), np.full(len(path), 4.0)
+    left[start + 35 : start + 46] = np.linspace(-4.0, 0.5, 11)
+    left[start + 46 :] = 0.5
+    edges = RoadEdges(left, right, np.zeros((len(path), 2), np.int32))
+    trials = recovery_trials(
+        path, blank_views, HumanReplayPolicy(0.0), LoopConfig(), points=1, edges=edges
+    )
+    by = {(t["offset_m"], t["yaw_deg"]): t for t in trials}
+    for start_kind in [(0.0, -5.0), (0.0, 5.0), (-1.0, 0.0), (-0.5, 0.0)]:
+        t = by[start_kind]
+        assert t["intervention"] and not t["twin_intervention"] and not t["success"]
+    for off in (0.5, 1.0):
+        assert by[(off, 0.0)]["twin_intervention"] and not by[(off, 0.0)]["success"]
+    summary = recovery_summary(trials)
+    assert summary["trials"] == 4 and summary["skipped_twin_intervention"] == 2
+    assert summary["success_share"] == 0.0
+    assert set(summary["by_start"]) == {"yaw -5 deg", "yaw +5 deg", "offset -1 m", "offset -0.5 m"}
+    # Without the step every trial has its twin and is judged.
+    wide = recovery_trials(
+        path, blank_views, HumanReplayPolicy(0.0), LoopConfig(), points=1,
+        edges=flat_edges(len(path), -4.0, 4.0),
+    )  # fmt: skip
+    assert not any(t["twin_intervention"] for t in wide)
+    assert recovery_summary(wide)["trials"] == 6
 
 
 def test_config_rejects_nonsense():
