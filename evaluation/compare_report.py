@@ -95,7 +95,8 @@ def closed_loop_markdown(
     logs = list(dict.fromkeys(log for _, f in figures for log in f.get("logs", {})))
     drives, noise = repeats
     keys = ("interventions", "autonomy_percent", "autonomy_bounded_percent",
-            "interventions_per_km", "recovered_share")  # fmt: skip
+            "interventions_per_km", "recovered_share", "recovery_trials_judged",
+            "recovery_trials_not_judged")  # fmt: skip
 
     def per_log(f: dict, log: str) -> str | int | None:
         one = f.get("logs", {}).get(log)

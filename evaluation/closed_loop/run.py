@@ -255,6 +255,8 @@ def closed_loop_figures(
         "interventions_per_km": o["interventions_per_km"],
         "mean_offset_m": o["lateral_offset_m"]["mean"],
         "recovered_share": o["recovery"]["success_share"],
+        "recovery_trials_judged": o["recovery"]["trials"],
+        "recovery_trials_not_judged": o["recovery"].get("skipped_twin_intervention", 0),
         "logs": {
             name: {k: f[k] for k in ("interventions", "autonomy_percent", "repeats") if k in f}
             for name, f in summary["logs"].items()

@@ -307,6 +307,9 @@ def test_compare_report(tiny_model_path, tiny_run, demo_log, tmp_path):
     assert data["closed_loop_repeats"] == {"drives": 2, "noise": 0.0}
     assert "driven 2 times by each policy" in report and "noise of 0 (" in report
     assert "demo_rec: interventions" in report
+    # the recovered share is read beside its trials (none without --recovery-points)
+    assert "| recovered_share | recovery_trials_judged | recovery_trials_not_judged |" in report
+    assert a["closed_loop"]["recovery_trials_judged"] == 0
     assert f"| {n:g}, {n:g}: {n:.1f} (0.0) |" in report
     for name in (
         "bar_params.png",
