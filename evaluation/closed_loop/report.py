@@ -91,7 +91,7 @@ SCORE_ROWS = (
     ("synthesised pixels without source, p95", lambda s: s["invalid_pixel_share"]["p95"]),
     ("recovery trials judged", lambda s: s["recovery"]["trials"]),
     (
-        "recovery trials not judged: the undisturbed twin left the road first",
+        "recovery trials not judged: the undisturbed twin met the criterion first",
         lambda s: s["recovery"].get("skipped_twin_intervention", 0),
     ),
     ("recovered (within 0.3 m of the undisturbed twin after 5 s)", _recovered),
@@ -145,8 +145,8 @@ def summary_markdown(summary: dict) -> str:
         out.append(
             "\nRecovery trials (started displaced or turned beside an undisturbed twin; "
             "success: no intervention and within 0.3 m of the twin after 5 s; a trial whose "
-            "twin left the road is a failure when the disturbed car left first, else not "
-            "judged):\n"
+            "twin met the intervention criterion is a failure when the disturbed car met it "
+            "first, else not judged):\n"
         )
         out.append(
             markdown_table(
@@ -176,7 +176,8 @@ def summary_markdown(summary: dict) -> str:
     if rec.get("skipped_twin_intervention"):
         out.append(
             f"\n{rec['skipped_twin_intervention']} trial(s) not judged: the undisturbed twin "
-            "left the road inside the 5 s, and the disturbed car did not leave it first."
+            "met the intervention criterion inside the 5 s, and the disturbed car did not "
+            "meet it first."
         )
     refs = summary.get("references") or {}
     if refs:
