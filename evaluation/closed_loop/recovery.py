@@ -87,7 +87,7 @@ def recovery_trials(
     out = []
     for c in range(len(start)):
         if c % len(kinds) == 0:
-            twin = c
+            twin, twin_first = c, _first(tr.intervention[:, c])
             continue
         act = tr.active[:, c]
         offs = tr.offset[act, c]
@@ -98,7 +98,6 @@ def recovery_trials(
         gap = np.where(twin_act[:steps], gap, np.nan)
         failed = bool(tr.intervention[act, c].any())
         car_first = _first(tr.intervention[:, c])
-        twin_first = _first(tr.intervention[:, twin])
         no_twin = twin_first is not None and (car_first is None or car_first >= twin_first)
         at_start = failed and steps >= 1 and bool(tr.intervention[0, c]) and abs(off[c]) > 0
         reached = bool(times.size) and times[-1] >= duration_s - 1e-6

@@ -92,7 +92,7 @@ SCORE_ROWS = (
     ("recovery trials judged", lambda s: s["recovery"]["trials"]),
     (
         "recovery trials not judged: the undisturbed twin met the criterion first",
-        lambda s: s["recovery"].get("skipped_twin_intervention", 0),
+        lambda s: s["recovery"]["skipped_twin_intervention"],
     ),
     ("recovered (within 0.3 m of the undisturbed twin after 5 s)", _recovered),
 )

@@ -256,7 +256,7 @@ def closed_loop_figures(
         "mean_offset_m": o["lateral_offset_m"]["mean"],
         "recovered_share": o["recovery"]["success_share"],
         "recovery_trials_judged": o["recovery"]["trials"],
-        "recovery_trials_not_judged": o["recovery"].get("skipped_twin_intervention", 0),
+        "recovery_trials_not_judged": o["recovery"]["skipped_twin_intervention"],
         "logs": {
             name: {k: f[k] for k in ("interventions", "autonomy_percent", "repeats") if k in f}
             for name, f in summary["logs"].items()
