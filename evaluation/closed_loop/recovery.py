@@ -92,14 +92,17 @@ def recovery_trials(
         act = tr.active[:, c]
         offs = tr.offset[act, c]
         times = tr.time[act, c]
-        twin_act = tr.active[:, twin]
-        steps = int(act.sum())
-        gap = np.abs(tr.offset[:steps, c] - tr.offset[:steps, twin])
-        gap = np.where(twin_act[:steps], gap, np.nan)
+        gap = gap_to_twin(
+            times,
+            offs,
+            tr.time[tr.active[:, twin], twin],
+            tr.offset[tr.active[:, twin], twin],
+            twin_reached=twin_first is None,
+        )
         failed = bool(tr.intervention[act, c].any())
         car_first = _first(tr.intervention[:, c])
         no_twin = twin_first is not None and (car_first is None or car_first >= twin_first)
-        at_start = failed and steps >= 1 and bool(tr.intervention[0, c]) and abs(off[c]) > 0
+        at_start = failed and times.size >= 1 and bool(tr.intervention[0, c]) and abs(off[c]) > 0
         reached = bool(times.size) and times[-1] >= duration_s - 1e-6
         final_gap = float(gap[-1]) if gap.size else math.nan
         # Back within the band after the disturbance was largest (a turned start
@@ -121,6 +124,35 @@ def recovery_trials(
             }
         )
     return out
+
+
+def gap_to_twin(
+    car_t: np.ndarray,
+    car_offset: np.ndarray,
+    twin_t: np.ndarray,
+    twin_offset: np.ndarray,
+    *,
+    twin_reached: bool,
+) -> np.ndarray:
+    """|car offset - twin offset| at each of the car's step times, the twin's offset
+    interpolated at the same time since the start. Cars step by the frame intervals of
+    the path where they are, so a car that lags its twin takes other steps, and one
+    more or fewer to reach the trial's end: comparing step by step would compare two
+    moments, and the last step of one car could find no step of the other. After a
+    twin that drove the whole trial (``twin_reached``) its last offset stands for the
+    fraction of a step it ended before the car; after one that stopped (an
+    intervention) there is nothing to compare (NaN)."""
+    car_t = np.asarray(car_t, dtype=np.float64)
+    if not len(twin_t):
+        return np.full(car_t.shape, np.nan)
+    twin = np.interp(
+        car_t,
+        twin_t,
+        twin_offset,
+        left=twin_offset[0],
+        right=twin_offset[-1] if twin_reached else np.nan,
+    )
+    return np.abs(np.asarray(car_offset, dtype=np.float64) - twin)
 
 
 def _first(flags: np.ndarray) -> int | None:

@@ -10,7 +10,12 @@ from evaluation.closed_loop.car_model import CarResponse
 from evaluation.closed_loop.kinematics import build_path
 from evaluation.closed_loop.loop import MAX_CURVATURE, LoopConfig, NonFiniteSteering, run_cars
 from evaluation.closed_loop.policies import ConstantPolicy, HumanReplayPolicy, Policy
-from evaluation.closed_loop.recovery import recovery_starts, recovery_summary, recovery_trials
+from evaluation.closed_loop.recovery import (
+    gap_to_twin,
+    recovery_starts,
+    recovery_summary,
+    recovery_trials,
+)
 from evaluation.closed_loop.road import RoadEdges
 from evaluation.closed_loop.scores import autonomy, score
 
@@ -295,6 +300,59 @@ def test_recovery_trials_need_their_twin():
     )  # fmt: skip
     assert not any(t["twin_intervention"] for t in wide)
     assert recovery_summary(wide)["trials"] == 6
+
+
+def test_the_gap_to_the_twin_is_taken_at_the_same_time_by_hand():
+    twin_t, twin_off = np.array([0.1, 0.2, 0.3]), np.array([0.0, 0.1, 0.2])
+    car_t, car_off = np.array([0.15, 0.25, 0.35]), np.array([0.5, 0.4, 0.2])
+    # The twin at 0.15 s and 0.25 s is halfway between its steps: 0.05 m and 0.15 m;
+    # at 0.35 s it has ended, on time, at 0.2 m.
+    gap = gap_to_twin(car_t, car_off, twin_t, twin_off, twin_reached=True)
+    np.testing.assert_allclose(gap, [0.45, 0.25, 0.0], atol=1e-12)
+    # A twin that stopped at 0.3 s (an intervention) has no place at 0.35 s.
+    gap = gap_to_twin(car_t, car_off, twin_t, twin_off, twin_reached=False)
+    np.testing.assert_allclose(gap[:2], [0.45, 0.25], atol=1e-12)
+    assert math.isnan(gap[2])
+    assert np.isnan(gap_to_twin(car_t, car_off, twin_t[:0], twin_off[:0], twin_reached=True)).all()
+
+
+def offset_views(base, right, forward, yaw):
+    """A view source that writes the car's offset and yaw into two pixels."""
+    frame = np.zeros((160, 320, 3), np.uint8)
+    frame[0, 0, 0] = round(np.clip(128 + 100 * right, 0, 255))
+    frame[0, 1, 0] = round(np.clip(128 + 500 * yaw, 0, 255))
+    return frame, np.ones((160, 320), bool)
+
+
+class SeesItsOffset(Policy):
+    """Steers back to the path from the offset and yaw its view shows."""
+
+    name = "sees its offset"
+
+    def __call__(self, views, ctx):
+        right = (views[:, 0, 0, 0].astype(np.float64) - 128) / 100
+        yaw = (views[:, 0, 1, 0].astype(np.float64) - 128) / 500
+        return np.clip(-0.5 * right - 2.0 * yaw, -1.0, 1.0)
+
+
+def test_a_car_that_steers_back_recovers_on_irregular_frame_intervals():
+    """Frames 0.2 s and 0.01 s apart in turn: each car steps by the interval where it
+    is, so a recovering car, a little behind its twin, takes other steps and ends the
+    5 s on a step count of its own. It is judged against its twin at the same time
+    (step by step, the last step found no twin and every trial failed)."""
+    n = 120
+    t = np.concatenate([[0.0], np.cumsum(np.where(np.arange(n - 1) % 2 == 0, 0.2, 0.01))])
+    path = build_path(np.arange(n), t, np.full(n, 10.0), np.zeros(n))
+    trials = recovery_trials(
+        path, offset_views, SeesItsOffset(), LoopConfig(), points=1,
+        edges=flat_edges(n, -4.0, 4.0),
+    )  # fmt: skip
+    assert len(trials) == 6
+    for trial in trials:
+        assert trial["success"], trial
+        assert trial["final_gap_m"] < 0.05
+        assert trial["first_within_s"] < 1.0
+    assert recovery_summary(trials)["success_share"] == 1.0
 
 
 def test_config_rejects_nonsense():
