@@ -84,8 +84,10 @@ class AugmentConfig:
     #: interventions on the lake with 15, 10 and 6 m and recovered from 22%, 34% and 47%
     #: of the disturbances; seed 1 0 against 3 at 6 and 10 m, per km over both recordings
     #: level (21.05 for both look-aheads over the two seeds). 4 m drives better still for
-    #: eff-slim (two seeds) and eff, worse for base ("4 m on every architecture"), so the
-    #: README's command for eff and eff-slim passes ``--lookahead 4``; the default stays 6.
+    #: eff-slim (two seeds) and eff, worse for base (two seeds; "4 m on every architecture"),
+    #: and 3 m no better than 4 m for eff-slim ("The gap to the twin at the same time, and
+    #: 3 m"), so the README's command for eff and eff-slim passes ``--lookahead 4``; the
+    #: default stays 6.
     lookahead_m: float = 6.0
     recovery_gain: float = 1.0
     #: Corruption augmentation: share of samples given one corruption of

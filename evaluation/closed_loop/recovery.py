@@ -87,18 +87,14 @@ def recovery_trials(
     out = []
     for c in range(len(start)):
         if c % len(kinds) == 0:
-            twin, twin_first = c, _first(tr.intervention[:, c])
+            # The start point's undisturbed twin, read once for all its trials.
+            twin_first = _first(tr.intervention[:, c])
+            twin_t, twin_offset = tr.time[tr.active[:, c], c], tr.offset[tr.active[:, c], c]
             continue
         act = tr.active[:, c]
         offs = tr.offset[act, c]
         times = tr.time[act, c]
-        gap = gap_to_twin(
-            times,
-            offs,
-            tr.time[tr.active[:, twin], twin],
-            tr.offset[tr.active[:, twin], twin],
-            twin_reached=twin_first is None,
-        )
+        gap = gap_to_twin(times, offs, twin_t, twin_offset, twin_reached=twin_first is None)
         failed = bool(tr.intervention[act, c].any())
         car_first = _first(tr.intervention[:, c])
         no_twin = twin_first is not None and (car_first is None or car_first >= twin_first)
