@@ -222,6 +222,15 @@ def _add_closed_loop(sub) -> None:
         default=0.02,
         help="bias added to the replayed human steering baseline (default 0.02 = 0.5 deg)",
     )
+    p.add_argument(
+        "--steering-smoothing",
+        type=float,
+        default=1.0,
+        metavar="ALPHA",
+        help="smooth the model's steering as a drive server could: ALPHA x its answer + "
+        "(1 - ALPHA) x the wheel the car applies, 0 < ALPHA <= 1 (default 1: none; the "
+        "baselines are never smoothed)",
+    )
     p.add_argument("--no-video", action="store_true", help="skip views.mp4")
     _runtime_options(p)
     _output_options(p)

@@ -23,7 +23,13 @@ from evaluation.calibration_report import write_outputs as write_calibration
 from evaluation.closed_loop import path_report, run
 from evaluation.closed_loop import report as closed_loop_report
 from evaluation.closed_loop.loop import LoopConfig
-from evaluation.closed_loop.policies import ModelPolicy, ServerPolicy, baseline_policies
+from evaluation.closed_loop.policies import (
+    ModelPolicy,
+    ServerPolicy,
+    SmoothedPolicy,
+    baseline_policies,
+    check_smoothing,
+)
 from evaluation.inference import load_predictor, resolve_model
 from evaluation.outputs import OutputFolderError, prepare_out_dir
 from evaluation.plots import VideoWriter
@@ -107,6 +113,7 @@ def cmd_closed_loop(args) -> int:
     try:
         config = loop_config(args)
         run.check_repeats(args.repeats, args.repeat_noise)
+        check_smoothing(args.steering_smoothing)
     except ValueError as exc:
         return error_exit(exc, logger)
     spec = None if args.via_server else resolve_model(args.model)
@@ -118,6 +125,8 @@ def cmd_closed_loop(args) -> int:
             "no log had a drivable stretch (car moving, regular frames, >= 3 s)", logger
         )
     policy, runtime = _closed_loop_policy(args, spec)
+    if args.steering_smoothing < 1.0:
+        policy = SmoothedPolicy(policy, args.steering_smoothing)
     visuals = closed_loop_report.Visuals(
         config.camera, video=None if args.no_video else VideoWriter(out / "views.mp4")
     )
@@ -174,6 +183,7 @@ def _closed_loop_meta(args, config, policy, spec, runtime, recordings, refs, wal
             "camera": camera_dict(config.camera),
             "repeats": args.repeats,
             "repeat_noise": args.repeat_noise,
+            "steering_smoothing": args.steering_smoothing,
         },
         "references": {ref.name: ref.summary() for ref in refs},
     }

@@ -108,6 +108,36 @@ class NoisyPolicy(Policy):
         self.policy.close()
 
 
+def check_smoothing(alpha: float) -> None:
+    """ValueError unless ``alpha`` is a weight on the new answer in (0, 1]."""
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(
+            f"steering smoothing needs a weight on the new answer in (0, 1], got {alpha}"
+        )
+
+
+class SmoothedPolicy(Policy):
+    """``policy``'s steering smoothed against the command the car already applies,
+    ``alpha * answer + (1 - alpha) * applied`` (an exponential moving average with
+    weight ``alpha`` on the new answer; 1 = no smoothing). A drive server can do
+    exactly this: the simulator reports the wheel it is applying in every telemetry
+    message. The closed loop measures whether it helps (``evaluate.py closed-loop
+    --steering-smoothing ALPHA``; docs/driving-quality.md, "What reaches the
+    simulator")."""
+
+    def __init__(self, policy: Policy, alpha: float):
+        check_smoothing(alpha)
+        self.policy, self.alpha = policy, float(alpha)
+        self.name = f"{policy.name} smoothed {alpha:g}"
+
+    def __call__(self, views, ctx):
+        answer = np.asarray(self.policy(views, ctx), np.float64)
+        return self.alpha * answer + (1.0 - self.alpha) * np.asarray(ctx.steering, np.float64)
+
+    def close(self) -> None:
+        self.policy.close()
+
+
 class ServerPolicy(Policy):
     """A running drive server, reached as the simulator reaches it
     (:class:`tools.simclient.SimulatorClient`): each view goes out as telemetry

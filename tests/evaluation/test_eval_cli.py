@@ -162,6 +162,27 @@ def test_closed_loop_refuses_a_negative_repeat_noise(tiny_run, demo_log, tmp_pat
         main([*args, "--repeats", "0"])
 
 
+def test_closed_loop_smooths_the_model_only_and_refuses_a_zero_weight(
+    tiny_run, demo_log, tmp_path, caplog
+):
+    """--steering-smoothing 0.5: the model's policy is the smoothed one and the
+    summary says so; the baselines are driven as they are (their figures are those of
+    a run without smoothing); 0 is refused before anything is written."""
+    args = ["closed-loop", str(tiny_run), str(demo_log), "-q", "--no-video"]
+    args += ["--recovery-points", "0"]
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*args, "--out", str(tmp_path / "ema"), "--steering-smoothing", "0.5"]) == 0
+    plain = json.loads((tmp_path / "plain" / "summary.json").read_text())
+    ema = json.loads((tmp_path / "ema" / "summary.json").read_text())
+    assert ema["config"]["steering_smoothing"] == 0.5
+    assert plain["config"]["steering_smoothing"] == 1.0
+    assert ema["policy"].endswith("smoothed 0.5") and "smoothed" not in plain["policy"]
+    assert ema["baselines"] == plain["baselines"]
+    assert main([*args, "--out", str(tmp_path / "x"), "--steering-smoothing", "0"]) == 2
+    assert "weight on the new answer in (0, 1], got 0.0" in caplog.text
+    assert not (tmp_path / "x").exists()
+
+
 def test_calibrate_finds_the_demo_camera_and_closed_loop_reads_it(demo_log, tmp_path):
     out = tmp_path / "cal"
     code = main(

@@ -220,6 +220,28 @@ def test_latency_delays_commands_by_whole_frames(latency):
     np.testing.assert_allclose(applied[:latency], 0.0)  # the human's command at the start
 
 
+def test_smoothing_weighs_the_answer_against_the_wheel_the_car_applies():
+    """alpha 0.5 on answers 0.001, 0.002, 0.003 from a wheel at 0 (the human's at the
+    start): 0.0005, then 0.5 * 0.002 + 0.5 * 0.0005 = 0.00125, then 0.5 * 0.003 + 0.5 *
+    0.00125 = 0.002125; alpha 1 is the policy itself; a weight outside (0, 1] is refused."""
+    from evaluation.closed_loop.policies import SmoothedPolicy
+
+    path = straight(n=30, steering=0.0)
+    tr = run_cars(
+        path, blank_views, SmoothedPolicy(Counter(), 0.5), LoopConfig(**NVIDIA), start=np.array([0])
+    )
+    np.testing.assert_allclose(tr.output[:3, 0], [0.0005, 0.00125, 0.002125])
+    np.testing.assert_allclose(tr.applied[:, 0], tr.output[:, 0])
+    plain = run_cars(path, blank_views, Counter(), LoopConfig(**NVIDIA), start=np.array([0]))
+    same = run_cars(
+        path, blank_views, SmoothedPolicy(Counter(), 1.0), LoopConfig(**NVIDIA), start=np.array([0])
+    )
+    np.testing.assert_array_equal(same.output, plain.output)
+    for alpha in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match=r"weight on the new answer in \(0, 1\], got"):
+            SmoothedPolicy(Counter(), alpha)
+
+
 def test_frame_intervals_are_split_to_the_control_rate():
     """A 0.1 s recording driven at the simulator's 15 Hz: two decisions a frame."""
     path = straight(n=30)
