@@ -125,8 +125,6 @@ def cmd_closed_loop(args) -> int:
             "no log had a drivable stretch (car moving, regular frames, >= 3 s)", logger
         )
     policy, runtime = _closed_loop_policy(args, spec)
-    if args.steering_smoothing < 1.0:
-        policy = SmoothedPolicy(policy, args.steering_smoothing)
     visuals = closed_loop_report.Visuals(
         config.camera, video=None if args.no_video else VideoWriter(out / "views.mp4")
     )
@@ -154,13 +152,17 @@ def cmd_closed_loop(args) -> int:
 
 
 def _closed_loop_policy(args, spec):
-    """The policy that drives (the model, or a drive server with ``--via-server``)
-    and the runtime it answers through."""
+    """The policy that drives (the model, or a drive server with ``--via-server``),
+    smoothed as ``--steering-smoothing`` asks, and the runtime it answers through."""
     if args.via_server:
         policy = ServerPolicy(args.via_server, name=f"{Path(args.model).name} via drive server")
-        return policy, f"drive server at {args.via_server}"
-    predictor = load_predictor(spec, args.runtime, args.threads)
-    return ModelPolicy(predictor, spec.label), predictor.name
+        runtime = f"drive server at {args.via_server}"
+    else:
+        predictor = load_predictor(spec, args.runtime, args.threads)
+        policy, runtime = ModelPolicy(predictor, spec.label), predictor.name
+    if args.steering_smoothing < 1.0:
+        policy = SmoothedPolicy(policy, args.steering_smoothing)
+    return policy, runtime
 
 
 def _closed_loop_meta(args, config, policy, spec, runtime, recordings, refs, wall_s) -> dict:

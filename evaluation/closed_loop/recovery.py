@@ -86,14 +86,13 @@ def recovery_trials(
     )
     out = []
     for c in range(len(start)):
-        if c % len(kinds) == 0:
-            # The start point's undisturbed twin, read once for all its trials.
-            twin_first = _first(tr.intervention[:, c])
-            twin_t, twin_offset = tr.time[tr.active[:, c], c], tr.offset[tr.active[:, c], c]
-            continue
         act = tr.active[:, c]
         offs = tr.offset[act, c]
         times = tr.time[act, c]
+        if c % len(kinds) == 0:
+            # The start point's undisturbed twin, read once for all its trials.
+            twin_first, twin_t, twin_offset = _first(tr.intervention[:, c]), times, offs
+            continue
         gap = gap_to_twin(times, offs, twin_t, twin_offset, twin_reached=twin_first is None)
         failed = bool(tr.intervention[act, c].any())
         car_first = _first(tr.intervention[:, c])
