@@ -189,10 +189,11 @@ def _closed_loop_meta(args, config, policy, spec, runtime, recordings, refs, wal
         },
         "references": {ref.name: ref.summary() for ref in refs},
     }
-    if isinstance(policy, ServerPolicy) and policy.rtts:
+    server = policy.policy if isinstance(policy, SmoothedPolicy) else policy
+    if isinstance(server, ServerPolicy) and server.rtts:
         meta["server_rtt_ms"] = {
-            "p50": float(np.percentile(policy.rtts, 50) * 1e3),
-            "p99": float(np.percentile(policy.rtts, 99) * 1e3),
+            "p50": float(np.percentile(server.rtts, 50) * 1e3),
+            "p99": float(np.percentile(server.rtts, 99) * 1e3),
         }
     return meta
 

@@ -363,6 +363,15 @@ def test_closed_loop_via_the_drive_server(tiny_model_path, demo_log_long, tmp_pa
         out = tmp_path / "via"
         args = ["closed-loop", str(tiny_model_path), str(demo_log_long), "--out", str(out)]
         assert main([*args, *common, "--via-server", server.url]) == 0
+        # Smoothed, the server's round trips are still reported.
+        smooth = tmp_path / "via_smoothed"
+        args_s = ["closed-loop", str(tiny_model_path), str(demo_log_long), "--out", str(smooth)]
+        assert (
+            main([*args_s, *common, "--via-server", server.url, "--steering-smoothing", "0.5"]) == 0
+        )
+    smoothed = json.loads((smooth / "summary.json").read_text())
+    assert smoothed["policy"].endswith("via drive server smoothed 0.5")
+    assert smoothed["server_rtt_ms"]["p50"] > 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["runtime"].startswith("drive server at ws://127.0.0.1:")
     assert summary["server_rtt_ms"]["p50"] > 0
