@@ -32,6 +32,11 @@ HOST_BATCH_SIZE = 16
 #: held out whole (``--val-recording``) and no ``--val-fraction`` is given.
 DEFAULT_VAL_FRACTION = 0.2
 PIPELINES = ("auto", "host", "device")
+#: ``--lr-schedule``: Adam's rate constant, or a cosine from ``--lr`` down to
+#: COSINE_FLOOR times it at the run's last step (Loshchilov & Hutter 2017, without
+#: restarts).
+LR_SCHEDULES = ("constant", "cosine")
+COSINE_FLOOR = 0.01
 #: Epochs and learning rate on the demo data unless --epochs / --lr are given: with
 #: recovery views, eff drives the held-out demo road after 3 epochs at 1e-3 (1
 #: intervention in 26 s, steering straight 6; docs/driving-quality.md), and the
@@ -81,6 +86,19 @@ def scaled_learning_rate(
     return base_lr * float(np.sqrt(batch_size / base_batch))
 
 
+def learning_rate(lr: float, schedule: str, steps: int):
+    """Adam's learning rate for a run of ``steps`` training steps: ``lr`` itself
+    ("constant"), or a cosine decay from ``lr`` to ``COSINE_FLOOR * lr`` at the last
+    step ("cosine"; the steps of one ``fit``, so each DAgger round decays anew)."""
+    if schedule == "constant":
+        return lr
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            lr, decay_steps=max(int(steps), 1), alpha=COSINE_FLOOR
+        )
+    raise ValueError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {schedule!r}")
+
+
 def accelerators() -> list:
     """GPUs/TPUs visible to the current Keras backend ([] on a CPU-only machine)."""
     # Only the active backend's framework is imported (the others may be absent).
@@ -111,6 +129,9 @@ class TrainConfig:
     batch_size: int | None = None
     #: None: SEED_LR at SEED_BATCH_SIZE, square-root scaled for other batches.
     lr: float | None = None
+    #: "constant": Adam at ``lr`` throughout; "cosine": from ``lr`` down to
+    #: COSINE_FLOOR x ``lr`` over the run's steps (:func:`learning_rate`).
+    lr_schedule: str = "constant"
     #: None: DEFAULT_VAL_FRACTION of each recording by time blocks, or 0 when
     #: --val-recording is given.
     val_fraction: float | None = None
@@ -207,6 +228,10 @@ class TrainConfig:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"
+            )
         if self.pipeline not in PIPELINES:
             raise ValueError(f"--pipeline must be auto, host or device, got {self.pipeline!r}")
         if self.closed_loop_every < 0:

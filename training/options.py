@@ -16,10 +16,12 @@ import models
 from core.cli import HelpFormatter
 from training.augment import AugmentConfig
 from training.config import (
+    COSINE_FLOOR,
     DEFAULT_VAL_FRACTION,
     DEMO_EPOCHS,
     DEMO_LR,
     HOST_BATCH_SIZE,
+    LR_SCHEDULES,
     PIPELINES,
     SEED_BATCH_SIZE,
     SEED_LR,
@@ -128,6 +130,13 @@ def _add_fitting_options(p: argparse.ArgumentParser) -> None:
         type=float,
         help=f"Adam learning rate (default {SEED_LR:g} at batch {SEED_BATCH_SIZE}, sqrt-scaled "
         f"with batch; {DEMO_LR:g} on the demo data)",
+    )
+    train(
+        "--lr-schedule",
+        "lr_schedule",
+        choices=LR_SCHEDULES,
+        help=f"Adam's rate over the run: constant, or a cosine from --lr down to "
+        f"{COSINE_FLOOR:g} x --lr at the last epoch",
     )
     train(
         "--val-fraction",

@@ -23,7 +23,7 @@ import models
 from core.outputs import write_json
 from core.recordings import read_recordings
 from core.runs import create_run_folder
-from training.config import TrainConfig
+from training.config import TrainConfig, learning_rate
 from training.data import DataSettings, TrainingData, prepare
 from training.device_pipeline import AugmentedTraining
 from training.history import BestCheckpoint, EpochLog, best_epoch_row, plot_curves
@@ -68,14 +68,16 @@ def train(config: TrainConfig, *, progress: bool = True, selection=None, states=
         lr,
     )
     trained = AugmentedTraining(inner, config.augment, data.frames if on_device else None)
+    train_seq = TrainSequence(data, settings, seed=config.seed, indices=on_device)
     trained.compile(
-        optimizer=keras.optimizers.Adam(lr),
+        optimizer=keras.optimizers.Adam(
+            learning_rate(lr, config.lr_schedule, config.epochs * len(train_seq))
+        ),
         # A loss object, not "mse": a .h5 compiled with the string does not load
         # (keras-pitfalls item 4).
         loss=keras.losses.MeanSquaredError(),
         steps_per_execution=config.steps_per_execution,
     )
-    train_seq = TrainSequence(data, settings, seed=config.seed, indices=on_device)
     val_batch = DEVICE_PREDICT_BATCH if on_device else settings.batch_size
     val_seq = ValidationSequence(data, val_batch, indices=on_device)
     extra = tuple(selection.COLUMNS) if selection is not None else ()

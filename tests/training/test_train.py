@@ -189,6 +189,21 @@ def test_training_loss_falls_and_history_is_written(run):
     assert config["best_val_mse"] == pytest.approx(best)
 
 
+def test_a_cosine_schedule_takes_the_rate_to_its_floor_at_the_last_step(demo, tmp_path):
+    """--lr-schedule cosine over 2 epochs: history.csv's rate after each epoch is
+    1e-3 (0.01 + 0.99 (1 + cos(pi t / T)) / 2): 1e-3 at the start, 0.505e-3 half way,
+    the floor 1e-5 at the end; the kept model (saved with its schedule) loads."""
+    run = train(
+        demo_config(demo, tmp_path, epochs=2, lr=1e-3, lr_schedule="cosine"), progress=False
+    )
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert [float(r["lr"]) for r in rows] == pytest.approx([1e-3, 0.505e-3, 1e-5], rel=1e-5)
+    assert json.loads((run / "config.json").read_text())["settings"]["lr_schedule"] == "cosine"
+    assert models.load_model(run / "model.keras").count_params() == 252_219
+    with pytest.raises(ValueError, match="--lr-schedule must be one of constant, cosine"):
+        demo_config(demo, tmp_path, lr_schedule="step").validate()
+
+
 def test_saved_models_agree_and_load_for_serving(run):
     frames = np.random.default_rng(0).integers(0, 256, (3, 160, 320, 3)).astype("float32")
     h5, keras_file = models.load_model(run / "model.h5"), models.load_model(run / "model.keras")
