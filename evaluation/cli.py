@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from core.cli import HelpFormatter, error_exit, setup_logging
-from evaluation.closed_loop.policies import REPEAT_NOISE
+from evaluation.closed_loop.policies import EXPERT_LOOKAHEAD_M, REPEAT_NOISE
 from evaluation.robustness.benchmark import (
     CLOSED_LOOP_INTENSITIES,
     DEFAULT_DRIVE_S,
@@ -230,6 +230,15 @@ def _add_closed_loop(sub) -> None:
         help="smooth the model's steering as a drive server could: ALPHA x its answer + "
         "(1 - ALPHA) x the wheel the car applies, 0 < ALPHA <= 1 (default 1: none; the "
         "baselines are never smoothed)",
+    )
+    p.add_argument(
+        "--expert",
+        type=float,
+        default=EXPERT_LOOKAHEAD_M,
+        metavar="M",
+        help="also drive the expert: the recorded steering plus the recovery label's pure "
+        "pursuit over M m from the car's true pose, which no camera sees (the labels' "
+        f"ceiling, not a baseline; default {EXPERT_LOOKAHEAD_M:g}; 0 = none)",
     )
     p.add_argument("--no-video", action="store_true", help="skip views.mp4")
     _runtime_options(p)

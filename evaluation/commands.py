@@ -24,10 +24,12 @@ from evaluation.closed_loop import path_report, run
 from evaluation.closed_loop import report as closed_loop_report
 from evaluation.closed_loop.loop import LoopConfig
 from evaluation.closed_loop.policies import (
+    ExpertPolicy,
     ModelPolicy,
     ServerPolicy,
     SmoothedPolicy,
     baseline_policies,
+    check_expert,
     check_smoothing,
 )
 from evaluation.inference import load_predictor, resolve_model
@@ -114,6 +116,7 @@ def cmd_closed_loop(args) -> int:
         config = loop_config(args)
         run.check_repeats(args.repeats, args.repeat_noise)
         check_smoothing(args.steering_smoothing)
+        check_expert(args.expert)
     except ValueError as exc:
         return error_exit(exc, logger)
     spec = None if args.via_server else resolve_model(args.model)
@@ -145,7 +148,9 @@ def cmd_closed_loop(args) -> int:
     wall_s = time.perf_counter() - start
     meta = _closed_loop_meta(args, config, policy, spec, runtime, recordings, refs, wall_s)
     summary = run.summarise(driven, trials, meta)
-    summary["baselines"] = _baselines(args, refs, config)
+    summary["baselines"] = _drive_beside(args, refs, config, baseline_policies(args.baseline_bias))
+    if args.expert:
+        summary["expert"] = _drive_beside(args, refs, config, [ExpertPolicy(args.expert)])
     closed_loop_report.write_outputs(driven, summary, out, visuals, refs)
     _log_closed_loop(summary, out)
     return 0
@@ -186,6 +191,7 @@ def _closed_loop_meta(args, config, policy, spec, runtime, recordings, refs, wal
             "repeats": args.repeats,
             "repeat_noise": args.repeat_noise,
             "steering_smoothing": args.steering_smoothing,
+            "expert_lookahead_m": args.expert,
         },
         "references": {ref.name: ref.summary() for ref in refs},
     }
@@ -198,20 +204,21 @@ def _closed_loop_meta(args, config, policy, spec, runtime, recordings, refs, wal
     return meta
 
 
-def _baselines(args, refs, config: LoopConfig) -> dict[str, dict]:
-    """The blind baselines driven on the same references, summarised."""
+def _drive_beside(args, refs, config: LoopConfig, policies) -> dict[str, dict]:
+    """``policies`` (the blind baselines, the expert) driven on the same references as
+    the model, as often, summarised."""
     out = {}
-    for base in baseline_policies(args.baseline_bias):
+    for pol in policies:
         d, t = run.evaluate_recordings(
             refs,
-            base,
+            pol,
             config,
             recovery_points=args.recovery_points,
             progress=not args.quiet,
             repeats=args.repeats,
             repeat_noise=args.repeat_noise,
         )
-        out[base.name] = run.summarise(d, t, {})
+        out[pol.name] = run.summarise(d, t, {})
     return out
 
 
@@ -230,14 +237,18 @@ def _log_closed_loop(summary: dict, out: Path) -> None:
         "n/a" if rec != rec else f"{100 * rec:.0f}%",
         out,
     )
-    for name, b in summary["baselines"].items():
+    beside = {**summary["baselines"], **summary.get("expert", {})}
+    for name, b in beside.items():
+        rec = b["overall"]["recovery"]["success_share"]
         logger.info(
-            "baseline %s: %d interventions, autonomy %.1f%%",
+            "%s %s: %d interventions, autonomy %.1f%%, recovery %s",
+            "reference" if name in summary.get("expert", {}) else "baseline",
             name,
             b["overall"]["interventions"],
             b["overall"]["autonomy_percent"],
+            "n/a" if rec != rec else f"{100 * rec:.0f}%",
         )
-    for name, sm in {summary["policy"]: summary, **summary["baselines"]}.items():
+    for name, sm in {summary["policy"]: summary, **beside}.items():
         for log, figures in sm["logs"].items():
             rep = figures.get("repeats")
             if rep:

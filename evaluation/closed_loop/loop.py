@@ -263,9 +263,10 @@ def run_cars(
                 cars.active &= cars.t < max_time_s - 1e-9
             if not cars.active.any():
                 break
-            frames, invalid = _look(path, views, config.camera, cars, p)
+            pose = relative_pose(path, p.base, cars.x, cars.y, cars.h)
+            frames, invalid = _look(path, views, config.camera, cars, p, pose)
             speed = _speed(path, p)
-            output = _answer(policy, frames, path, cars, p, speed)
+            output = _answer(policy, frames, path, cars, p, speed, pose)
             applied = cars.delay(output)
             dt, ds, wheel = _move(path, config, cars, p, speed, applied)
             q, margin, over = _judge(path, edges, config, cars, p.base)
@@ -301,11 +302,12 @@ def run_cars(
     return Trace(**{name: np.stack(v) for name, v in cols.items()})
 
 
-def _look(path: ReferencePath, views: ViewSource, camera: Camera, cars: _Cars, p):
-    """The views of the active cars at their places ``p`` on the path (active cars,
-    H, W, 3) and every car's share of view pixels without a source."""
+def _look(path: ReferencePath, views: ViewSource, camera: Camera, cars: _Cars, p, pose):
+    """The views of the active cars at their places ``p`` on the path and ``pose``
+    against those frames (:func:`relative_pose`): (active cars, H, W, 3), and every
+    car's share of view pixels without a source."""
     idx = np.flatnonzero(cars.active)
-    right, fwd, yaw = relative_pose(path, p.base, cars.x, cars.y, cars.h)
+    right, fwd, yaw = pose
     frames = np.empty((len(idx), camera.height, camera.width, 3), np.uint8)
     invalid = np.zeros(len(cars.active))
     for j, c in enumerate(idx):
@@ -320,15 +322,18 @@ def _speed(path: ReferencePath, p) -> np.ndarray:
     return path.speed[p.base] + p.frac * (path.speed[nxt] - path.speed[p.base])
 
 
-def _answer(policy: Policy, frames, path: ReferencePath, cars: _Cars, p, speed) -> np.ndarray:
+def _answer(policy: Policy, frames, path: ReferencePath, cars: _Cars, p, speed, pose) -> np.ndarray:
     """The policy's steering for the active cars' views, clipped to [-1, 1] (0 for
-    stopped cars)."""
+    stopped cars); ``pose`` (:func:`relative_pose`) is there for the expert."""
     idx = np.flatnonzero(cars.active)
+    right, _, yaw = pose
     ctx = StepContext(
         frame=p.base[idx],
         human=path.steering[p.base][idx],
         speed_mph=speed[idx] * MPH_PER_MPS,
         steering=cars.applied[idx],
+        offset_m=right[idx],
+        yaw_rad=yaw[idx],
     )
     answer = np.asarray(policy(frames, ctx), dtype=np.float64)
     if not np.all(np.isfinite(answer)):

@@ -1,9 +1,11 @@
-"""What steers the virtual car: a model in-process, a drive server, or a baseline.
+"""What steers the virtual car: a model in-process, a drive server, a baseline, or
+the expert.
 
 A policy maps a batch of views to steering commands (-1..1, > 0 right):
 ``policy(views, ctx) -> np.ndarray`` with ``views`` uint8 (K, 160, 320, 3) and
 ``ctx`` a :class:`StepContext` (what the simulator's telemetry would carry, plus
-the recorded human steering of the reference frame, for the baselines).
+the recorded human steering of the reference frame, for the baselines, and the car's
+true pose, for the expert).
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ class StepContext:
     human: np.ndarray  # (K,) recorded steering of that frame
     speed_mph: np.ndarray  # (K,) speed of the virtual car
     steering: np.ndarray  # (K,) command currently applied to the car
+    #: The car's true pose against the reference frame: rear axle right of the
+    #: recorded one (m) and turned right of it (rad). No camera sees it; only the
+    #: expert steers by it.
+    offset_m: np.ndarray | None = None
+    yaw_rad: np.ndarray | None = None
 
 
 class Policy:
@@ -77,6 +84,50 @@ class HumanReplayPolicy(Policy):
 
     def __call__(self, views, ctx):
         return np.clip(ctx.human + self.bias, -1.0, 1.0)
+
+
+#: ``--expert``'s look-ahead: the recovery label's of the recommended eff and eff-slim
+#: command (docs/driving-quality.md, "4 m on every architecture").
+EXPERT_LOOKAHEAD_M = 4.0
+
+
+def check_expert(lookahead_m: float) -> None:
+    """``--expert M``: a look-ahead > 0 m, or 0 for no expert (ValueError, named)."""
+    if not (math.isfinite(lookahead_m) and lookahead_m >= 0):
+        raise ValueError(
+            f"--expert needs a look-ahead in metres > 0 (0 = no expert), got {lookahead_m:g}"
+        )
+
+
+class ExpertPolicy(Policy):
+    """The recipe's teacher: the recorded steering plus the pure-pursuit correction
+    back to the recorded path over ``lookahead_m``, from the car's true pose: the
+    label training gives the view of that pose (:func:`training.recovery_view.
+    recovery_label`, the same function).
+
+    It sees what no camera policy sees, so it is no baseline to beat but the ceiling
+    of the labels in this closed loop: where it fails, the labels or the evaluator's
+    road are at fault, not perception; where a model falls short of it, the model has
+    not learnt what its labels teach."""
+
+    def __init__(self, lookahead_m: float = EXPERT_LOOKAHEAD_M):
+        check_expert(lookahead_m)
+        if not lookahead_m:
+            raise ValueError("the expert needs a look-ahead > 0 m")
+        from training.recovery_view import recovery_label  # heavy: keras
+
+        self.lookahead_m = float(lookahead_m)
+        self._label = recovery_label
+        self.name = f"expert {self.lookahead_m:g} m"
+
+    def __call__(self, views, ctx):
+        if ctx.offset_m is None or ctx.yaw_rad is None:
+            raise ValueError(
+                "the expert steers by the car's true pose; this closed loop gave none "
+                "(StepContext.offset_m / yaw_rad)"
+            )
+        label = self._label(ctx.human, ctx.offset_m, ctx.yaw_rad, self.lookahead_m)
+        return np.asarray(label, np.float64)
 
 
 class NoisyPolicy(Policy):

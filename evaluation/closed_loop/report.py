@@ -124,8 +124,19 @@ def summary_markdown(summary: dict) -> str:
     )
     funcs = dict(SCORE_ROWS)
     if summary.get("baselines"):
-        out.append("Beside the blind baselines (they never see the road):\n")
-        pols = {summary["policy"]: summary, **summary["baselines"]}
+        expert = summary.get("expert", {})
+        out.append(
+            "Beside the blind baselines (they never see the road)"
+            + (
+                f" and {', '.join(expert)} (the recorded steering plus the recovery label's "
+                "pure pursuit from the car's true pose, which no camera sees: the ceiling of "
+                "the labels, not a baseline)"
+                if expert
+                else ""
+            )
+            + ":\n"
+        )
+        pols = {summary["policy"]: summary, **summary["baselines"], **expert}
         header = ["policy", "recording", *BASELINE_KEYS]
         rows = []
         for name, sm in pols.items():
@@ -215,7 +226,11 @@ def _spread_section(summary: dict, names: list[str]) -> list[str]:
         "autonomy, NVIDIA (%) range",
     ]
     rows = []
-    pols = {summary["policy"]: summary, **summary.get("baselines", {})}
+    pols = {
+        summary["policy"]: summary,
+        **summary.get("baselines", {}),
+        **summary.get("expert", {}),
+    }
     for name, sm in pols.items():
         scopes = [("all", sm["overall"])] if len(names) > 1 else []
         for log, sc in scopes + list(sm["logs"].items()):

@@ -114,12 +114,18 @@ def test_closed_loop_short_run(tiny_run, demo_log_long, tmp_path):
     assert set(summary["baselines"]) == {"constant +0", "human replay +0.02"}
     for b in summary["baselines"].values():
         assert b["overall"]["elapsed_s"] == pytest.approx(o["elapsed_s"], rel=0.1)
+    # The expert (the labels from the true pose) beside them, by default at 4 m: on
+    # the demo road it drives without an intervention and recovers from every trial.
+    assert cfg["expert_lookahead_m"] == 4.0 and set(summary["expert"]) == {"expert 4 m"}
+    ex = summary["expert"]["expert 4 m"]["overall"]
+    assert ex["interventions"] == 0 and ex["recovery"]["success_share"] == 1.0
     names = {p.name for p in out.iterdir()}
     expected = {"summary.md", "steps.csv", "filmstrip.png", "offset_demo_long.png"}
     assert expected | {"path_demo_long.png", "edges_demo_long.png"} <= names
     assert "views.mp4" in names  # imageio-ffmpeg is a pinned requirement
     text = (out / "summary.md").read_text()
     assert "| constant +0 |" in text and "a wheel beyond a road edge" in text
+    assert "| expert 4 m |" in text and "the ceiling of the labels" in text
     with (out / "steps.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == o["steps"]
@@ -180,6 +186,20 @@ def test_closed_loop_smooths_the_model_only_and_refuses_a_zero_weight(
     assert ema["baselines"] == plain["baselines"]
     assert main([*args, "--out", str(tmp_path / "x"), "--steering-smoothing", "0"]) == 2
     assert "weight on the new answer in (0, 1], got 0.0" in caplog.text
+    assert not (tmp_path / "x").exists()
+
+
+def test_closed_loop_expert_zero_drives_none_and_a_negative_one_is_refused(
+    tiny_run, demo_log, tmp_path, caplog
+):
+    args = ["closed-loop", str(tiny_run), str(demo_log), "-q", "--no-video"]
+    args += ["--recovery-points", "0"]
+    assert main([*args, "--out", str(tmp_path / "none"), "--expert", "0"]) == 0
+    none = json.loads((tmp_path / "none" / "summary.json").read_text())
+    assert "expert" not in none and none["config"]["expert_lookahead_m"] == 0.0
+    assert "expert" not in (tmp_path / "none" / "summary.md").read_text()
+    assert main([*args, "--out", str(tmp_path / "x"), "--expert", "-2"]) == 2
+    assert "--expert needs a look-ahead in metres > 0 (0 = no expert), got -2" in caplog.text
     assert not (tmp_path / "x").exists()
 
 

@@ -377,6 +377,59 @@ def test_a_car_that_steers_back_recovers_on_irregular_frame_intervals():
     assert recovery_summary(trials)["success_share"] == 1.0
 
 
+def test_the_expert_steers_the_label_from_its_true_pose_by_hand():
+    """1 m right of the path, heading along it, look-ahead 4 m, the human straight:
+    the path point 4 m ahead lies x = -1 m to the car's side, so pure pursuit's
+    curvature is 2 x / L^2 = -0.125 1/m, a wheel angle atan(0.125 x 2.87 m) = 19.734 deg
+    to the left: -19.734 / 25 = -0.7894. On a turn the recorded steering adds in
+    curvature: 0.2 (5 deg) on the path is tan(5 deg) / 2.87 = 0.0305 1/m, and from the
+    same pose -0.09452 1/m, atan(0.09452 x 2.87) = 15.177 deg left: -0.6071."""
+    from evaluation.closed_loop.policies import ExpertPolicy, StepContext, check_expert
+
+    expert = ExpertPolicy(4.0)
+    assert expert.name == "expert 4 m"
+    views = np.zeros((2, 160, 320, 3), np.uint8)
+    ctx = StepContext(
+        np.zeros(2, int), np.array([0.0, 0.2]), np.zeros(2), np.zeros(2),
+        offset_m=np.array([1.0, 1.0]), yaw_rad=np.zeros(2),
+    )  # fmt: skip
+    assert expert(views, ctx) == pytest.approx([-0.7894, -0.6071], abs=1e-4)
+    turned = StepContext(
+        np.zeros(1, int), np.zeros(1), np.zeros(1), np.zeros(1),
+        offset_m=np.zeros(1), yaw_rad=np.radians([5.0]),
+    )  # fmt: skip
+    # Turned 5 deg right on the path: x = -4 sin 5 deg = -0.3486 m, curvature -0.04358,
+    # atan(0.04358 x 2.87) = 7.129 deg left.
+    assert float(expert(views[:1], turned)[0]) == pytest.approx(-0.2852, abs=1e-4)
+    blind = StepContext(np.zeros(1, int), np.zeros(1), np.zeros(1), np.zeros(1))
+    with pytest.raises(ValueError, match="true pose"):
+        expert(views[:1], blind)
+    for bad in (-1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="look-ahead in metres"):
+            check_expert(bad)
+    with pytest.raises(ValueError, match="look-ahead > 0"):
+        ExpertPolicy(0.0)
+
+
+def test_the_expert_drives_a_bend_and_recovers_where_the_human_replay_cannot():
+    """The closed loop hands the expert each car's pose: on a bend (the human's
+    constant 0.1) it recovers from every displaced or turned start and ends on its
+    twin's line, where the blind replay of the same steering recovers from none."""
+    from evaluation.closed_loop.policies import ExpertPolicy
+
+    n = 150
+    path = build_path(np.arange(n), np.arange(n) * 0.1, np.full(n, 10.0), np.full(n, 0.1))
+    edges = flat_edges(n, -4.0, 4.0)
+    kw = dict(points=2, edges=edges)
+    expert = recovery_trials(path, blank_views, ExpertPolicy(4.0), LoopConfig(), **kw)
+    assert len(expert) == 12
+    for trial in expert:
+        assert trial["success"] and not trial["intervention"], trial
+        assert trial["final_gap_m"] < 0.05
+    blind = recovery_trials(path, blank_views, HumanReplayPolicy(0.0), LoopConfig(), **kw)
+    assert recovery_summary(blind)["success_share"] == 0.0
+
+
 def test_config_rejects_nonsense():
     with pytest.raises(ValueError, match="offset_limit_m"):
         LoopConfig(offset_limit_m=0.0)
