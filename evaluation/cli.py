@@ -231,6 +231,13 @@ def _add_closed_loop(sub) -> None:
         "(1 - ALPHA) x the wheel the car applies, 0 < ALPHA <= 1 (default 1: none; the "
         "baselines are never smoothed)",
     )
+    _expert_option(p)
+    p.add_argument("--no-video", action="store_true", help="skip views.mp4")
+    _runtime_options(p)
+    _output_options(p)
+
+
+def _expert_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--expert",
         type=float,
@@ -240,9 +247,6 @@ def _add_closed_loop(sub) -> None:
         "pursuit over M m from the car's true pose, which no camera sees (the labels' "
         f"ceiling, not a baseline; default {EXPERT_LOOKAHEAD_M:g}; 0 = none)",
     )
-    p.add_argument("--no-video", action="store_true", help="skip views.mp4")
-    _runtime_options(p)
-    _output_options(p)
 
 
 REPEATS_HELP = (
@@ -329,6 +333,7 @@ def _add_compare(sub) -> None:
         help="recovery-trial start points per log (default 0: none)",
     )
     _repeat_options(p)
+    _expert_option(p)
     p.add_argument("--latency-runs", type=_count(1), default=200, help="frames timed (default 200)")
     p.add_argument(
         "--robustness",

@@ -304,6 +304,7 @@ def cmd_compare(args) -> int:
     specs = [resolve_model(m, KERAS_SUFFIXES) for m in args.models]
     try:
         run.check_repeats(args.repeats, args.repeat_noise)  # before the output folder is made
+        check_expert(args.expert)
     except ValueError as exc:
         return error_exit(exc, logger)
     out = prepare_out_dir(args.out, overwrite=args.overwrite)
@@ -328,16 +329,17 @@ def cmd_compare(args) -> int:
         threads=args.threads,
         progress=not args.quiet,
     )
-    baselines = (
-        compare.baseline_figures(
-            refs,
-            criterion=args.criterion,
-            recovery_points=args.recovery_points,
-            repeats=args.repeats,
-            repeat_noise=args.repeat_noise,
-            progress=not args.quiet,
-        )
-        if refs
+    beside = dict(
+        criterion=args.criterion,
+        recovery_points=args.recovery_points,
+        repeats=args.repeats,
+        repeat_noise=args.repeat_noise,
+        progress=not args.quiet,
+    )
+    baselines = compare.baseline_figures(refs, **beside) if refs else None
+    expert = (
+        compare.baseline_figures(refs, policies=[ExpertPolicy(args.expert)], **beside)
+        if refs and args.expert
         else None
     )
     robust = None
@@ -351,6 +353,7 @@ def cmd_compare(args) -> int:
         baselines,
         robust,
         repeats=(args.repeats, args.repeat_noise),
+        expert=expert,
     )
     logger.info("comparison of %d models written to %s", len(rows), out / "report.md")
     return 0

@@ -206,10 +206,11 @@ def baseline_figures(
     repeats: int = 1,
     repeat_noise: float = REPEAT_NOISE,
     progress: bool = True,
+    policies: list | None = None,
 ) -> dict[str, dict]:
     """The blind baselines' closed-loop figures on the same references (steering
     straight and the replayed human + 0.02), driven as often as the models, for the
-    report's baseline rows."""
+    report's baseline rows; ``policies`` drives others instead (the expert)."""
     config = LoopConfig(criterion=criterion)
     return {
         p.name: closed_loop_figures(
@@ -221,7 +222,7 @@ def baseline_figures(
             repeats=repeats,
             repeat_noise=repeat_noise,
         )
-        for p in baseline_policies()
+        for p in (baseline_policies() if policies is None else policies)
     }
 
 

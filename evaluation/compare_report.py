@@ -32,6 +32,7 @@ def report_markdown(
     logs: list[str],
     baselines: dict | None = None,
     repeats: tuple[int, float] = (1, 0.0),
+    expert: dict | None = None,
 ) -> str:
     header = [
         "model",
@@ -79,19 +80,24 @@ def report_markdown(
     )
     text.append(markdown_table(header, body))
     if baselines:
-        text.append(closed_loop_markdown(rows, baselines, repeats))
+        text.append(closed_loop_markdown(rows, baselines, repeats, expert))
     text.append("\nPer-layer profiles: profiles.md. Figures: bar_*.png, scatter_*.png.\n")
     return "\n".join(text)
 
 
 def closed_loop_markdown(
-    rows: list[dict], baselines: dict, repeats: tuple[int, float] = (1, 0.0)
+    rows: list[dict],
+    baselines: dict,
+    repeats: tuple[int, float] = (1, 0.0),
+    expert: dict | None = None,
 ) -> str:
-    """The models' and the blind baselines' closed-loop figures, one row per policy,
-    and each log's interventions: the count of the policy's own drive, or with
-    ``--repeats`` every drive's count with their mean and standard deviation (the
+    """The models', the blind baselines' and the expert's closed-loop figures, one row
+    per policy, and each log's interventions: the count of the policy's own drive, or
+    with ``--repeats`` every drive's count with their mean and standard deviation (the
     ``repeats``, the drives per log and the repeated drives' steering noise, in the heading)."""
-    figures = [(r["label"], r.get("closed_loop") or {}) for r in rows] + list(baselines.items())
+    expert = expert or {}
+    figures = [(r["label"], r.get("closed_loop") or {}) for r in rows]
+    figures += [*baselines.items(), *expert.items()]
     logs = list(dict.fromkeys(log for _, f in figures for log in f.get("logs", {})))
     drives, noise = repeats
     keys = ("interventions", "autonomy_percent", "autonomy_bounded_percent",
@@ -110,6 +116,12 @@ def closed_loop_markdown(
 
     head = "\nClosed loop beside the blind baselines (the same logs, criterion and car; a "
     head += "model that does not beat steering straight clearly does not drive)"
+    if expert:
+        head += (
+            f" and {', '.join(expert)} (the recorded steering plus the recovery label's pure "
+            "pursuit from the car's true pose, which no camera sees: the ceiling of the "
+            "labels, not a baseline)"
+        )
     if drives > 1:
         head += (
             f". Each log driven {drives} times by each policy, the first as it steers, the "
@@ -130,13 +142,15 @@ def write_outputs(
     baselines: dict | None = None,
     robustness: tuple[list[dict], str] | None = None,
     repeats: tuple[int, float] = (1, 0.0),
+    expert: dict | None = None,
 ) -> None:
     """Everything ``compare`` writes; ``robustness`` is the robustness comparison's
     (rows, baseline label) (:func:`evaluation.commands.compare_robustness`); ``repeats``
-    the closed loop's drives per log and the steering noise of the repeated ones."""
-    data = {"logs": logs, "models": rows, "baselines": baselines}
+    the closed loop's drives per log and the steering noise of the repeated ones;
+    ``expert`` the expert's figures, beside the baselines."""
+    data = {"logs": logs, "models": rows, "baselines": baselines, "expert": expert}
     data["closed_loop_repeats"] = {"drives": repeats[0], "noise": repeats[1]}
-    text = report_markdown(rows, logs, baselines, repeats)
+    text = report_markdown(rows, logs, baselines, repeats, expert)
     if robustness:
         text += comparison_outputs(data, *robustness, out)
     write_json(out / "compare.json", data)

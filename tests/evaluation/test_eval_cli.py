@@ -343,8 +343,13 @@ def test_compare_report(tiny_model_path, tiny_run, demo_log, tmp_path):
     # --repeats 2 without noise: each policy drove the log twice, the same drive.
     assert a["closed_loop"]["repeats"]["interventions"]["values"] == [n, n]
     assert straight["logs"]["demo_rec"]["repeats"]["interventions"]["values"] == [n0, n0]
+    # The expert beside them, as closed-loop drives it.
+    ex = data["expert"]["expert 4 m"]
+    assert ex["interventions"] == own["expert"]["expert 4 m"]["overall"]["interventions"]
+    assert ex["logs"]["demo_rec"]["repeats"]["drives"] == 2
     report = (out / "report.md").read_text()
-    assert "| tiny |" in report and "| constant +0 |" in report
+    assert "| tiny |" in report and "| constant +0 |" in report and "| expert 4 m |" in report
+    assert "and expert 4 m (the recorded steering plus" in report
     assert data["closed_loop_repeats"] == {"drives": 2, "noise": 0.0}
     assert "driven 2 times by each policy" in report and "noise of 0 (" in report
     assert "demo_rec: interventions" in report
