@@ -10,6 +10,7 @@ its ``config.json`` all follow.
 
 from __future__ import annotations
 
+import math
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
@@ -139,6 +140,10 @@ class TrainConfig:
     #: training.geometry.SIDE_CAMERA_CORRECTION: 0.2 by pure pursuit over 7.3 m.
     side_correction: float = SIDE_CAMERA_CORRECTION
     balance_cap: float = 2.0
+    #: Seconds: each training row's steering label is the mean of its recording's
+    #: steering over this window centred on it (0 = as recorded; training.data.
+    #: smooth_steering).
+    smooth_steering_s: float = 0.0
     #: Passes over the balanced training rows per epoch (see DataSettings.passes).
     passes: int = 1
     #: Stop after this many epochs without a better validation MSE.
@@ -228,6 +233,10 @@ class TrainConfig:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if not (math.isfinite(self.smooth_steering_s) and self.smooth_steering_s >= 0):
+            raise ValueError(
+                f"--smooth-steering needs a window in seconds >= 0, got {self.smooth_steering_s}"
+            )
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(
                 f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"

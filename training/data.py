@@ -84,6 +84,31 @@ def histogram(labels: np.ndarray) -> list[int]:
     return np.histogram(labels, BALANCE_EDGES)[0].tolist()
 
 
+def smooth_steering(rec: Recording, window_s: float) -> np.ndarray:
+    """The recording's steering, each row's replaced by the mean over the rows whose
+    frame times lie within ``window_s`` / 2 of its own (``window_s`` 0: as recorded).
+
+    A keyboard recording steers in full-lock taps between exact zeros (61% of the
+    training rows): the label of one frame is the tap or its absence, the intended
+    turn is their mean over a fraction of a second. The window is centred (a label
+    may use what the driver did next: it is the turn meant at that place). A
+    recording whose frame times are missing or run backwards keeps its steering, with
+    a warning."""
+    steering = np.asarray(rec.steering, np.float64)
+    if not window_s or len(steering) < 2:
+        return steering
+    t = np.asarray(rec.timestamps, np.float64)
+    if not np.all(np.isfinite(t)) or np.any(np.diff(t) < 0):
+        logger.warning(
+            "%s: frame times missing or not in order: steering labels not smoothed", rec.name
+        )
+        return steering
+    lo = np.searchsorted(t, t - window_s / 2, side="left")
+    hi = np.searchsorted(t, t + window_s / 2, side="right")
+    csum = np.concatenate([[0.0], np.cumsum(steering)])
+    return (csum[hi] - csum[lo]) / (hi - lo)
+
+
 @dataclass
 class DataSettings:
     """The data side of a run; its defaults are train.py's (training.config)."""
@@ -92,6 +117,7 @@ class DataSettings:
     side_cameras: bool = TrainConfig.side_cameras
     side_correction: float = TrainConfig.side_correction
     balance_cap: float = TrainConfig.balance_cap
+    smooth_steering_s: float = TrainConfig.smooth_steering_s
     batch_size: int = SEED_BATCH_SIZE
     #: Passes over the balanced rows per epoch, each with its own draw of rows and
     #: cameras. An epoch of one pass is only 10 steps at batch 128 on a 3,000-row
@@ -159,6 +185,7 @@ class _Gathered:
         else:
             train_idx, val_idx = split_blocks(len(rec), settings.val_fraction)
         sides = 0
+        steering = smooth_steering(rec, settings.smooth_steering_s)
         for i in train_idx:
             row = rec.rows[i]
             cams = [self.add(row.centre), -1, -1]
@@ -168,7 +195,7 @@ class _Gathered:
                         cams[cam] = self.add(path)
                         sides += 1
             self.row_frames.append(cams)
-            self.row_labels.append(row.steering)
+            self.row_labels.append(float(steering[i]))
             self.row_keys.append(f"{rec.name}:{row.line}")
         for i in val_idx:
             self.val_frames.append(self.add(rec.rows[i].centre))

@@ -161,6 +161,14 @@ def _add_fitting_options(p: argparse.ArgumentParser) -> None:
         help="max rows per steering bin as a multiple of the mean (0 = off)",
     )
     train(
+        "--smooth-steering",
+        "smooth_steering_s",
+        type=float,
+        metavar="S",
+        help="label each training row with the mean of its recording's steering over S "
+        "seconds centred on it (keyboard taps become the turn they mean; 0 = as recorded)",
+    )
+    train(
         "--passes",
         "passes",
         type=int,
