@@ -91,7 +91,8 @@ def smooth_steering(rec: Recording, window_s: float) -> np.ndarray:
     A keyboard recording steers in full-lock taps between exact zeros (61% of the
     training rows): the label of one frame is the tap or its absence, the intended
     turn is their mean over a fraction of a second. The window is centred (a label
-    may use what the driver did next: it is the turn meant at that place). A
+    may use what the driver did next: it is the turn meant at that place). Only
+    training rows get it: validation frames keep the steering as recorded. A
     recording whose frame times are missing or run backwards keeps its steering, with
     a warning."""
     steering = np.asarray(rec.steering, np.float64)
