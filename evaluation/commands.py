@@ -237,8 +237,10 @@ def _log_closed_loop(summary: dict, out: Path) -> None:
         "n/a" if rec != rec else f"{100 * rec:.0f}%",
         out,
     )
-    beside = {**summary["baselines"], **summary.get("expert", {})}
-    for name, b in beside.items():
+    driven = closed_loop_report.driven_policies(summary)
+    for name, b in driven.items():
+        if b is summary:
+            continue
         rec = b["overall"]["recovery"]["success_share"]
         logger.info(
             "%s %s: %d interventions, autonomy %.1f%%, recovery %s",
@@ -248,7 +250,7 @@ def _log_closed_loop(summary: dict, out: Path) -> None:
             b["overall"]["autonomy_percent"],
             "n/a" if rec != rec else f"{100 * rec:.0f}%",
         )
-    for name, sm in {summary["policy"]: summary, **beside}.items():
+    for name, sm in driven.items():
         for log, figures in sm["logs"].items():
             rep = figures.get("repeats")
             if rep:

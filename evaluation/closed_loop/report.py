@@ -107,6 +107,16 @@ BASELINE_KEYS = (
 )
 
 
+def driven_policies(summary: dict) -> dict[str, dict]:
+    """Every policy a closed-loop summary holds, by name: the model, the blind
+    baselines, the expert (when driven)."""
+    return {
+        summary["policy"]: summary,
+        **summary.get("baselines", {}),
+        **summary.get("expert", {}),
+    }
+
+
 def summary_markdown(summary: dict) -> str:
     names = list(summary["logs"])
     cols = ["all", *names] if len(names) > 1 else names
@@ -136,7 +146,7 @@ def summary_markdown(summary: dict) -> str:
             )
             + ":\n"
         )
-        pols = {summary["policy"]: summary, **summary["baselines"], **expert}
+        pols = driven_policies(summary)
         header = ["policy", "recording", *BASELINE_KEYS]
         rows = []
         for name, sm in pols.items():
@@ -226,11 +236,7 @@ def _spread_section(summary: dict, names: list[str]) -> list[str]:
         "autonomy, NVIDIA (%) range",
     ]
     rows = []
-    pols = {
-        summary["policy"]: summary,
-        **summary.get("baselines", {}),
-        **summary.get("expert", {}),
-    }
+    pols = driven_policies(summary)
     for name, sm in pols.items():
         scopes = [("all", sm["overall"])] if len(names) > 1 else []
         for log, sc in scopes + list(sm["logs"].items()):
