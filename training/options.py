@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import models
 from core.cli import HelpFormatter
-from training.augment import AugmentConfig
+from training.augment import RECOVERY_DRAWS, AugmentConfig
 from training.config import (
     COSINE_FLOOR,
     DEFAULT_VAL_FRACTION,
@@ -208,6 +208,13 @@ def _add_augment_options(p: argparse.ArgumentParser) -> None:
         type=float,
         metavar="DEG",
         help="recovery views: largest yaw in degrees",
+    )
+    augment(
+        "--recovery-draw",
+        "recovery_draw",
+        choices=RECOVERY_DRAWS,
+        help="recovery views: how offset and yaw are drawn within +-max (triangular: "
+        "densest on the line, more small displacements)",
     )
     augment(
         "--lookahead",

@@ -117,6 +117,27 @@ def test_draw_gives_identity_values_where_a_transform_is_off_and_is_seeded():
     assert np.all(off["shadow_gain"] == 1) and not off["offset_m"].any()
 
 
+def test_triangular_recovery_draw_keeps_the_range_and_favours_small_displacements():
+    rng = np.random.default_rng(3)
+    uniform = draw(20000, AugmentConfig(recovery_p=1.0), rng)
+    tri = draw(20000, AugmentConfig(recovery_p=1.0, recovery_draw="triangular"), rng)
+    # Within a third of the range: 1/3 uniform, 1 - (2/3)^2 = 5/9 triangular.
+    for params, share in ((uniform, 1 / 3), (tri, 5 / 9)):
+        small = np.abs(params["offset_m"]) <= 0.5
+        assert small.mean() == pytest.approx(share, abs=0.015)
+        assert (np.abs(params["yaw_rad"]) <= np.radians(8 / 3)).mean() == pytest.approx(
+            share, abs=0.015
+        )
+        assert np.abs(params["offset_m"]).max() <= 1.5
+        assert np.abs(params["yaw_rad"]).max() <= np.radians(8)
+        # Symmetric: as many left as right, mean |offset| max/2 uniform, max/3 triangular.
+        assert (params["offset_m"] > 0).mean() == pytest.approx(0.5, abs=0.015)
+    assert np.abs(uniform["offset_m"]).mean() == pytest.approx(0.75, abs=0.015)
+    assert np.abs(tri["offset_m"]).mean() == pytest.approx(0.5, abs=0.015)
+    still = draw(10, AugmentConfig(recovery_draw="triangular", max_yaw_deg=0), rng)
+    assert not still["yaw_rad"].any()
+
+
 def test_no_augment_is_identity():
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (8, 160, 320, 3)).astype(np.float32)
@@ -135,6 +156,10 @@ def test_augment_config_rejects_bad_values():
         AugmentConfig(recovery_p=-0.1)
     with pytest.raises(ValueError, match="lookahead_m must be > 0"):
         AugmentConfig(lookahead_m=0)
+    with pytest.raises(
+        ValueError, match="recovery_draw must be one of uniform, triangular. Received: 'gauss'"
+    ):
+        AugmentConfig(recovery_draw="gauss")
 
 
 def test_split_blocks_is_contiguous_with_gap():
@@ -227,3 +252,17 @@ def test_recovery_draws_the_nearest_camera_and_keeps_the_recorded_label():
     data.train_row_frames[:, 1:] = -1
     seq = TrainSequence(data, DataSettings(balance_cap=0, batch_size=64, augment=cfg), seed=1)
     assert np.all(seq[0][0]["source"][:, 0, 0, 0] == CENTRE)
+
+
+def test_recovery_draw_option_reaches_the_config(capsys):
+    from training.cli import augment_config
+    from training.options import build_parser
+
+    parser = build_parser()
+    assert augment_config(parser.parse_args([])).recovery_draw == "uniform"
+    args = parser.parse_args(["--recovery-draw", "triangular", "--max-offset", "1"])
+    config = augment_config(args)
+    assert (config.recovery_draw, config.max_offset_m) == ("triangular", 1.0)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--recovery-draw", "gauss"])
+    assert "invalid choice: 'gauss'" in capsys.readouterr().err
