@@ -1,6 +1,7 @@
-"""``python evaluate.py {replay,closed-loop,path,calibrate,compare,robustness} ...``: evaluate
-steering models on recorded logs (open loop, closed loop, the reference path, camera
-calibration, model comparison, robustness to image corruptions).
+"""``python evaluate.py {replay,closed-loop,path,calibrate,compare,robustness,response} ...``:
+evaluate steering models on recorded logs (open loop, closed loop, the reference path,
+camera calibration, model comparison, robustness to image corruptions, the answer to a
+displacement against the recovery label).
 See ``python evaluate.py COMMAND --help``, evaluation/cli.py (the options) and
 evaluation/commands.py (what each command does)."""
 

@@ -1,4 +1,5 @@
-"""``python evaluate.py {replay,closed-loop,path,calibrate,compare,robustness}``: the command line.
+"""``python evaluate.py COMMAND``: the command line (replay, closed-loop, path, calibrate,
+compare, robustness, response).
 
 One parser per subcommand, the option groups they share defined once. Only this
 module configures logging (:func:`core.cli.setup_logging`). The commands' bodies are
@@ -19,6 +20,8 @@ from pathlib import Path
 
 from core.cli import HelpFormatter, error_exit, setup_logging
 from evaluation.closed_loop.policies import EXPERT_LOOKAHEAD_M, REPEAT_NOISE
+from evaluation.closed_loop.recovery import RECOVERY_OFFSETS_M, RECOVERY_YAWS_DEG
+from evaluation.closed_loop.response import DEFAULT_EVERY
 from evaluation.robustness.benchmark import (
     CLOSED_LOOP_INTENSITIES,
     DEFAULT_DRIVE_S,
@@ -162,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_calibrate,
         _add_compare,
         _add_robustness,
+        _add_response,
     ):
         add(sub)
     return parser
@@ -405,6 +409,53 @@ def _add_robustness(sub) -> None:
         help="row of the first log shown in corruptions.png (default its middle frame)",
     )
     _closed_loop_options(p)
+    _runtime_options(p)
+    _output_options(p)
+
+
+def _add_response(sub) -> None:
+    """``evaluate.py response MODEL LOG...``: the answer to a displacement."""
+    p = _subparser(
+        sub,
+        "response",
+        help="how strongly the model steers back from a displacement, against its label",
+        description="Put the car where the recovery trials start it (0.5 and 1 m to "
+        "either side, turned 5 degrees) at frames spread along each log, synthesise the "
+        "view and set the model's change of steering beside the recovery label's change "
+        "(the function training labels with); write response.md/.json, probes.csv and "
+        "response.png.",
+    )
+    _model_and_logs(p)
+    p.add_argument(
+        "--lookahead",
+        type=float,
+        default=EXPERT_LOOKAHEAD_M,
+        metavar="M",
+        help="the recovery label's look-ahead, m: the one the model was trained with "
+        f"(train.py --lookahead; default {EXPERT_LOOKAHEAD_M:g})",
+    )
+    p.add_argument(
+        "--offsets",
+        type=_floats,
+        default=RECOVERY_OFFSETS_M,
+        help="lateral displacements of the car, m, positive to the right (default the "
+        "recovery trials': " + ",".join(f"{v:g}" for v in RECOVERY_OFFSETS_M) + ")",
+    )
+    p.add_argument(
+        "--yaws",
+        type=_floats,
+        default=RECOVERY_YAWS_DEG,
+        help="turns of the car, degrees, positive to the right (default the recovery "
+        "trials': " + ",".join(f"{v:g}" for v in RECOVERY_YAWS_DEG) + ")",
+    )
+    p.add_argument(
+        "--every",
+        type=_count(1),
+        default=DEFAULT_EVERY,
+        metavar="N",
+        help=f"a probe every N frames of each stretch (default {DEFAULT_EVERY})",
+    )
+    p.add_argument("--calibration", type=Path, help="calibration.json from `evaluate.py calibrate`")
     _runtime_options(p)
     _output_options(p)
 

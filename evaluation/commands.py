@@ -20,7 +20,7 @@ from core.recordings import ImageError, RecordingError, load_image, read_recordi
 from core.runs import KERAS_SUFFIXES, ModelLoadError
 from evaluation import compare, compare_report, replay
 from evaluation.calibration_report import write_outputs as write_calibration
-from evaluation.closed_loop import path_report, run
+from evaluation.closed_loop import path_report, response, run
 from evaluation.closed_loop import report as closed_loop_report
 from evaluation.closed_loop.loop import LoopConfig
 from evaluation.closed_loop.policies import (
@@ -446,6 +446,56 @@ def cmd_robustness(args) -> int:
     return 0
 
 
+def cmd_response(args) -> int:
+    try:
+        response.check_lookahead(args.lookahead)
+        displacements = response.kinds(args.offsets, args.yaws)
+    except ValueError as exc:
+        return error_exit(exc, logger)
+    spec = resolve_model(args.model)
+    out = prepare_out_dir(args.out, overwrite=args.overwrite)
+    recordings = read_recordings(args.logs)
+    camera = load_camera(args.calibration) if args.calibration else Camera()
+    # The views only need each stretch's path and frames: no road edges.
+    refs = run.build_references(recordings, camera, criterion="nvidia", progress=not args.quiet)
+    if not refs:
+        return error_exit(
+            "no log had a drivable stretch (car moving, regular frames, >= 3 s)", logger
+        )
+    predictor = load_predictor(spec, args.runtime, args.threads)
+    start = time.perf_counter()
+    probes = {
+        ref.name: response.probe_reference(
+            ref,
+            predictor,
+            camera,
+            lookahead_m=args.lookahead,
+            displacements=displacements,
+            every=args.every,
+        )
+        for ref in refs
+    }
+    meta = {
+        "model": spec.label,
+        "model_path": spec.path,
+        "runtime": predictor.name,
+        "logs": [str(r.csv_path) for r in recordings],
+        "lookahead_m": args.lookahead,
+        "every": args.every,
+        "wall_s": time.perf_counter() - start,
+    }
+    summary = response.summarise(probes, displacements, meta)
+    response.write_outputs(summary, probes, out)
+    for name, log in summary["logs"].items():
+        ratios = ", ".join(
+            f"{k} {'-' if f['ratio'] is None else format(f['ratio'], '.2f')}x"
+            for k, f in log["kinds"].items()
+        )
+        logger.info("%s, %s (%d frames): %s", spec.label, name, log["frames"], ratios)
+    logger.info("outputs in %s", out)
+    return 0
+
+
 COMMANDS = {
     "replay": cmd_replay,
     "path": cmd_path,
@@ -453,4 +503,5 @@ COMMANDS = {
     "calibrate": cmd_calibrate,
     "compare": cmd_compare,
     "robustness": cmd_robustness,
+    "response": cmd_response,
 }

@@ -437,7 +437,7 @@ def test_via_server_without_a_server(demo_log, tmp_path, caplog):
     assert "no drive server answering" in caplog.text
 
 
-def test_root_script_lists_the_four_commands():
+def test_root_script_lists_every_command():
     import subprocess
     import sys
     from pathlib import Path
@@ -451,5 +451,5 @@ def test_root_script_lists_the_four_commands():
         cwd=root,
     )
     assert out.returncode == 0
-    for command in ("replay", "closed-loop", "calibrate", "compare"):
+    for command in ("replay", "closed-loop", "calibrate", "compare", "robustness", "response"):
         assert command in out.stdout
