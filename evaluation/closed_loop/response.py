@@ -173,7 +173,7 @@ def report_md(summary: dict) -> str:
         for name, log in summary["logs"].items()
     ]
     table = markdown_table(["log", "frames", "slope"] + summary["kinds"], rows)
-    return "\n".join(head) + table
+    return "\n".join(head) + "\n" + table
 
 
 def write_outputs(summary: dict, probes: dict[str, dict[str, np.ndarray]], out) -> None:
