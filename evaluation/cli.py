@@ -429,10 +429,10 @@ def _add_response(sub) -> None:
     p.add_argument(
         "--lookahead",
         type=float,
-        default=EXPERT_LOOKAHEAD_M,
+        default=None,
         metavar="M",
-        help="the recovery label's look-ahead, m: the one the model was trained with "
-        f"(train.py --lookahead; default {EXPERT_LOOKAHEAD_M:g})",
+        help="the recovery label's look-ahead, m (default the run's own, with its "
+        f"--recovery-gain, from config.json beside the model; without one {EXPERT_LOOKAHEAD_M:g})",
     )
     p.add_argument(
         "--offsets",

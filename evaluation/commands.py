@@ -24,6 +24,7 @@ from evaluation.closed_loop import path_report, response, run
 from evaluation.closed_loop import report as closed_loop_report
 from evaluation.closed_loop.loop import LoopConfig
 from evaluation.closed_loop.policies import (
+    EXPERT_LOOKAHEAD_M,
     ExpertPolicy,
     ModelPolicy,
     ServerPolicy,
@@ -448,11 +449,19 @@ def cmd_robustness(args) -> int:
 
 def cmd_response(args) -> int:
     try:
-        response.check_lookahead(args.lookahead)
+        if args.lookahead is not None:
+            response.check_lookahead(args.lookahead)
         displacements = response.kinds(args.offsets, args.yaws)
     except ValueError as exc:
         return error_exit(exc, logger)
     spec = resolve_model(args.model)
+    label = response.taught(spec.config, args.lookahead, EXPERT_LOOKAHEAD_M)
+    logger.info(
+        "recovery labels over %g m, gain %g (%s)",
+        label["lookahead_m"],
+        label["gain"],
+        label["source"],
+    )
     out = prepare_out_dir(args.out, overwrite=args.overwrite)
     recordings = read_recordings(args.logs)
     camera = load_camera(args.calibration) if args.calibration else Camera()
@@ -469,7 +478,8 @@ def cmd_response(args) -> int:
             ref,
             predictor,
             camera,
-            lookahead_m=args.lookahead,
+            lookahead_m=label["lookahead_m"],
+            gain=label["gain"],
             displacements=displacements,
             every=args.every,
         )
@@ -480,7 +490,9 @@ def cmd_response(args) -> int:
         "model_path": spec.path,
         "runtime": predictor.name,
         "logs": [str(r.csv_path) for r in recordings],
-        "lookahead_m": args.lookahead,
+        "lookahead_m": label["lookahead_m"],
+        "gain": label["gain"],
+        "label_source": label["source"],
         "every": args.every,
         "wall_s": time.perf_counter() - start,
     }

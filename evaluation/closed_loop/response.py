@@ -64,6 +64,19 @@ def kinds(
     return out
 
 
+def taught(config: dict, lookahead_m: float | None, default_m: float) -> dict:
+    """The recovery label the model was taught: ``lookahead_m`` when given, else the
+    run's own (``config.json``'s ``settings.augment``: look-ahead and gain), else
+    ``default_m`` with gain 1. Says where the figures came from."""
+    augment = (config.get("settings") or {}).get("augment") or {}
+    gain = float(augment.get("recovery_gain", 1.0))
+    if lookahead_m is not None:
+        return {"lookahead_m": float(lookahead_m), "gain": gain, "source": "--lookahead"}
+    if "lookahead_m" in augment:
+        return {"lookahead_m": float(augment["lookahead_m"]), "gain": gain, "source": "run config"}
+    return {"lookahead_m": float(default_m), "gain": 1.0, "source": "default (no run config)"}
+
+
 def check_lookahead(lookahead_m: float) -> None:
     """The recovery label's look-ahead: finite and > 0 m (ValueError, named)."""
     if not (math.isfinite(lookahead_m) and lookahead_m > 0):
@@ -89,14 +102,16 @@ def probe_reference(
     lookahead_m: float,
     displacements: Sequence[Kind],
     every: int = DEFAULT_EVERY,
+    gain: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """Every probe of ``ref``: per probed frame and displacement, the recorded
-    steering, the model's answer on the path and displaced, and the label's change.
-    Columns of equal length (frames x displacements)."""
+    steering, the model's answer on the path and displaced, and the change of the
+    label over ``lookahead_m`` with ``gain`` on its correction. Columns of equal
+    length (frames x displacements)."""
     from training.recovery_view import recovery_label  # heavy: keras
 
     def label(human: float, offset_m: float, yaw_rad: float) -> float:
-        value = recovery_label(np.float32([human]), [offset_m], [yaw_rad], lookahead_m)
+        value = recovery_label(np.float32([human]), [offset_m], [yaw_rad], lookahead_m, gain)
         return float(np.asarray(value)[0])
 
     cols: dict[str, list] = {k: [] for k in ("segment", "frame", "row", "kind", "human")}
@@ -160,7 +175,8 @@ def report_md(summary: dict) -> str:
         f"# Answer to a displacement: {summary['model']}",
         "",
         f"Model `{summary['model_path']}` ({summary['runtime']}), recovery labels over "
-        f"{summary['lookahead_m']:g} m, a probe every {summary['every']} frames. Each cell: "
+        f"{summary['lookahead_m']:g} m with gain {summary['gain']:g} "
+        f"({summary['label_source']}), a probe every {summary['every']} frames. Each cell: "
         "the mean change of the model's steering when the car is displaced / the mean "
         "change of the label = their ratio (1: the answer it was taught; below 1 it steers "
         "back too little, above 1 too much). Offsets are of the rear axle, positive to "

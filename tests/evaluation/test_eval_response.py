@@ -14,13 +14,16 @@ from evaluation.closed_loop import response
 from sim.camera import MAX_STEER_DEG, WHEELBASE_M
 
 
-def _pure_pursuit(human: float, offset_m: float, yaw_deg: float, lookahead_m: float) -> float:
-    """The recovery label by hand: the recorded wheel's curvature plus 2 x / L^2 towards
-    the path point L ahead (x sideways in the car's frame), back to the -1..1 command."""
+def _pure_pursuit(
+    human: float, offset_m: float, yaw_deg: float, lookahead_m: float, gain: float = 1.0
+) -> float:
+    """The recovery label by hand: the recorded wheel's curvature plus gain x 2 x / L^2
+    towards the path point L ahead (x sideways in the car's frame), back to the -1..1
+    command."""
     max_steer, yaw = math.radians(MAX_STEER_DEG), math.radians(yaw_deg)
     ahead = math.sqrt(lookahead_m**2 - offset_m**2)
     x = -offset_m * math.cos(yaw) - ahead * math.sin(yaw)
-    curvature = math.tan(human * max_steer) / WHEELBASE_M + 2 * x / lookahead_m**2
+    curvature = math.tan(human * max_steer) / WHEELBASE_M + gain * 2 * x / lookahead_m**2
     return max(-1.0, min(1.0, math.atan(curvature * WHEELBASE_M) / max_steer))
 
 
@@ -68,11 +71,30 @@ def _probes(out) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def test_the_label_taught_comes_from_the_option_the_run_or_the_default():
+    run = {"settings": {"augment": {"lookahead_m": 6.0, "recovery_gain": 1.5}}}
+    assert response.taught(run, None, 4.0) == {
+        "lookahead_m": 6.0,
+        "gain": 1.5,
+        "source": "run config",
+    }
+    assert response.taught(run, 3.0, 4.0)["lookahead_m"] == 3.0
+    assert response.taught({}, None, 4.0) == {
+        "lookahead_m": 4.0,
+        "gain": 1.0,
+        "source": "default (no run config)",
+    }
+
+
 def test_labels_are_pure_pursuit_and_a_blind_model_answers_nothing(demo_log, tmp_path):
     model = _constant_model(tmp_path / "blind.keras")
-    summary = _run(model, demo_log, tmp_path / "r", "--lookahead", "6", "--every", "40")
+    # the run's own look-ahead and gain, read from the config.json beside the model
+    run = {"settings": {"augment": {"lookahead_m": 6.0, "recovery_gain": 1.5}}}
+    (tmp_path / "config.json").write_text(json.dumps(run))
+    summary = _run(model, demo_log, tmp_path / "r", "--every", "40")
     log = summary["logs"]["demo_rec"]
-    assert summary["lookahead_m"] == 6.0 and summary["every"] == 40
+    assert summary["lookahead_m"] == 6.0 and summary["gain"] == 1.5
+    assert summary["label_source"] == "run config" and summary["every"] == 40
     assert summary["kinds"] == ["-1 m", "-0.5 m", "+0.5 m", "+1 m", "-5 deg", "+5 deg"]
     rows = _probes(tmp_path / "r")
     assert len(rows) == 6 * log["frames"] and log["frames"] >= 2
@@ -81,7 +103,7 @@ def test_labels_are_pure_pursuit_and_a_blind_model_answers_nothing(demo_log, tmp
         value = float(text)
         off, yaw = (value, 0.0) if unit == "m" else (0.0, value)
         human = float(r["human"])
-        want = _pure_pursuit(human, off, yaw, 6.0) - _pure_pursuit(human, 0.0, 0.0, 6.0)
+        want = _pure_pursuit(human, off, yaw, 6.0, 1.5) - _pure_pursuit(human, 0.0, 0.0, 6.0, 1.5)
         assert float(r["label_change"]) == pytest.approx(want, abs=2e-5)
         # a car to the right of the line (or turned right) is taught to steer left
         assert (float(r["label_change"]) < 0) == (value > 0)
@@ -103,6 +125,7 @@ def test_a_seeing_model_is_measured_against_its_own_path_answer(
     summary = _run(tiny_model_path, demo_log, tmp_path / "r", "--offsets", "0.5", "--yaws", "5")
     log = summary["logs"]["demo_rec"]
     assert summary["kinds"] == ["+0.5 m", "+5 deg"] and summary["model"] == "tiny"
+    assert summary["lookahead_m"] == 4.0 and summary["label_source"] == "default (no run config)"
     rows = _probes(tmp_path / "r")
     changes = {k: [] for k in summary["kinds"]}
     for r in rows:
