@@ -64,6 +64,9 @@ EXPECTED_ERRORS = (
     RobustnessReportError,
 )
 
+#: What closed-loop and response say when no log has a stretch the closed loop can drive.
+NO_STRETCH = "no log had a drivable stretch (car moving, regular frames, >= 3 s)"
+
 
 def loop_config(args) -> LoopConfig:
     """The closed loop's :class:`LoopConfig` from parsed options (ValueError when
@@ -125,9 +128,7 @@ def cmd_closed_loop(args) -> int:
     recordings = read_recordings(args.logs)
     refs = references(args, recordings, config)
     if not refs:
-        return error_exit(
-            "no log had a drivable stretch (car moving, regular frames, >= 3 s)", logger
-        )
+        return error_exit(NO_STRETCH, logger)
     policy, runtime = _closed_loop_policy(args, spec)
     visuals = closed_loop_report.Visuals(
         config.camera, video=None if args.no_video else VideoWriter(out / "views.mp4")
@@ -468,9 +469,7 @@ def cmd_response(args) -> int:
     # The views only need each stretch's path and frames: no road edges.
     refs = run.build_references(recordings, camera, criterion="nvidia", progress=not args.quiet)
     if not refs:
-        return error_exit(
-            "no log had a drivable stretch (car moving, regular frames, >= 3 s)", logger
-        )
+        return error_exit(NO_STRETCH, logger)
     predictor = load_predictor(spec, args.runtime, args.threads)
     start = time.perf_counter()
     probes = {

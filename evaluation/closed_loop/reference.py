@@ -194,6 +194,8 @@ def build_reference(
         measured = _measure_turns(rec, segments, centre, ds, camera, progress)
     response, fit = _car_response(rec, car, t, steering, ds, measured)
     if path == "images":
+        if measured is None:  # no drivable stretch, so no frame pair was measured
+            measured = np.full(len(ds), np.nan)
         yaw = np.where(np.isfinite(measured), measured, predicted_yaw(response, t, steering, ds))
         share = float(np.isfinite(measured[rows[:-1]]).mean()) if rows.size > 1 else math.nan
     else:

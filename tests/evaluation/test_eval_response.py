@@ -155,3 +155,17 @@ def test_bad_options_are_refused_before_anything_is_written(
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     with pytest.raises(SystemExit):
         main([*base, "--out", str(tmp_path / "c"), "--every", "0"])
+
+
+@pytest.mark.parametrize("command", ["response", "closed-loop"])
+def test_a_log_too_short_to_drive_is_named(command, tiny_model_path, tmp_path, caplog):
+    # Both used to end in a TypeError from the reference's turn measurement, which
+    # had measured nothing.
+    from sim.demo_recording import write_demo_recording
+
+    short = tmp_path / "short"
+    write_demo_recording(short, n_frames=30, seed=5)  # about 2 s: no 3 s stretch
+    out = tmp_path / "r"
+    assert main([command, str(tiny_model_path), str(short), "--out", str(out), "-q"]) == 2
+    assert "no log had a drivable stretch (car moving, regular frames, >= 3 s)" in caplog.text
+    assert not any(out.iterdir())
