@@ -110,31 +110,32 @@ def probe_reference(
     length (frames x displacements)."""
     from training.recovery_view import recovery_label  # heavy: keras
 
-    def label(human: float, offset_m: float, yaw_rad: float) -> float:
-        value = recovery_label(np.float32([human]), [offset_m], [yaw_rad], lookahead_m, gain)
-        return float(np.asarray(value)[0])
-
     cols: dict[str, list] = {k: [] for k in ("segment", "frame", "row", "kind", "human")}
-    cols.update(model_on_path=[], model=[], model_change=[], label_change=[])
+    cols.update(model_on_path=[], model=[], offset_m=[], yaw_rad=[])
     for s, seg in enumerate(ref.segments):
         views = SynthesizedViews(seg.centre, camera, seg.sides, bonnet=ref.bonnet)
         for b in probe_frames(len(seg.path), every):
-            human = float(seg.path.steering[b])
             on_path = predictor.predict(views(int(b), 0.0, 0.0, 0.0)[0])
-            label_on_path = label(human, 0.0, 0.0)
             for kind in displacements:
                 yaw = math.radians(kind.yaw_deg)
-                answer = predictor.predict(views(int(b), kind.offset_m, 0.0, yaw)[0])
                 cols["segment"].append(s)
                 cols["frame"].append(int(b))
                 cols["row"].append(int(seg.path.rows[b]))
                 cols["kind"].append(kind.name)
-                cols["human"].append(human)
+                cols["human"].append(float(seg.path.steering[b]))
                 cols["model_on_path"].append(on_path)
-                cols["model"].append(answer)
-                cols["model_change"].append(answer - on_path)
-                cols["label_change"].append(label(human, kind.offset_m, yaw) - label_on_path)
-    return {k: np.asarray(v) for k, v in cols.items()}
+                cols["model"].append(predictor.predict(views(int(b), kind.offset_m, 0.0, yaw)[0]))
+                cols["offset_m"].append(kind.offset_m)
+                cols["yaw_rad"].append(yaw)
+    out = {k: np.asarray(v) for k, v in cols.items()}
+    # Every probe's label at once, displaced and on the path.
+    human, offset, yaw = out["human"].astype(np.float32), out.pop("offset_m"), out.pop("yaw_rad")
+    displaced = np.asarray(recovery_label(human, offset, yaw, lookahead_m, gain), np.float64)
+    zero = np.zeros_like(offset)
+    on_path = np.asarray(recovery_label(human, zero, zero, lookahead_m, gain), np.float64)
+    out["model_change"] = out["model"] - out["model_on_path"]
+    out["label_change"] = displaced - on_path
+    return out
 
 
 def summarise(
