@@ -147,6 +147,9 @@ class TrainConfig:
     passes: int = 1
     #: Stop after this many epochs without a better validation MSE.
     patience: int = 5
+    #: Every dropout rate of the architecture times this (models.scale_dropout);
+    #: 1 = the architecture as registered, 0 = no dropout.
+    dropout_scale: float = 1.0
     seed: int = 0
     out: str = "runs"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -236,6 +239,12 @@ class TrainConfig:
             raise ValueError(
                 f"--smooth-steering needs a window in seconds >= 0, got {self.smooth_steering_s}"
             )
+        if self.dropout_scale > 1 or not self.dropout_scale >= 0:
+            # A rate must stay below 1: the build names the layer it would take past it.
+            try:
+                models.build_model(self.arch, dropout_scale=self.dropout_scale)
+            except ValueError as exc:
+                raise ValueError(f"--dropout-scale: {exc}") from None
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(
                 f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"

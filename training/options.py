@@ -175,6 +175,14 @@ def _add_fitting_options(p: argparse.ArgumentParser) -> None:
         help="passes over the balanced training rows per epoch (more steps between validations)",
     )
     train(
+        "--dropout-scale",
+        "dropout_scale",
+        type=float,
+        metavar="S",
+        help="every dropout rate of the architecture times S (0 = none, 0.5 = halved; "
+        "1 = as registered)",
+    )
+    train(
         "--patience",
         "patience",
         type=int,

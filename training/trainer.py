@@ -176,14 +176,14 @@ def start_from(served: keras.Model, config: TrainConfig) -> None:
 def build_networks(config: TrainConfig, *, on_device: bool) -> tuple[keras.Model, keras.Model]:
     """(served, inner): the float32 network that is saved, and the one trained inside
     the wrapper: the same one, or under mixed precision a bfloat16 copy of it."""
-    served = models.build_model(config.arch)
+    served = models.build_model(config.arch, dropout_scale=config.dropout_scale)
     if config.init_from:
         start_from(served, config)
     if not (on_device and config.mixed_precision):
         return served, served
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        inner = models.build_model(config.arch)
+        inner = models.build_model(config.arch, dropout_scale=config.dropout_scale)
     finally:
         keras.config.set_dtype_policy("float32")
     inner.set_weights(served.get_weights())

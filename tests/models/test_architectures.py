@@ -1,5 +1,7 @@
 """Every registered architecture: exact parameter counts, shapes, round trips."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -170,3 +172,49 @@ def test_load_rejects_wrong_shape(tmp_path):
     wrong.save(tmp_path / "wrong.keras")
     with pytest.raises(ModelLoadError, match=r"expected a steering model taking \(160, 320, 3\)"):
         models.load_model(tmp_path / "wrong.keras")
+
+
+def test_scale_dropout_scales_every_rate_and_keeps_the_network():
+    registered = models.build_model("eff")
+    halved = models.build_model("eff", dropout_scale=0.5)
+
+    def rates(model):
+        return {
+            layer.name: layer.rate for layer in model.layers if type(layer).__name__ == "Dropout"
+        }
+
+    # eff: 0.25 after each of the five blocks, 0.5 in the three head layers.
+    assert rates(registered) == {
+        **{f"block{i}_drop": 0.25 for i in range(1, 6)},
+        **{f"head_fc{i}_drop": 0.5 for i in range(1, 4)},
+    }
+    assert rates(halved) == {name: rate / 2 for name, rate in rates(registered).items()}
+    assert [layer.name for layer in halved.layers] == [layer.name for layer in registered.layers]
+    assert halved.name == "eff"
+    assert models.parameter_counts(halved) == models.parameter_counts(registered)
+
+
+def test_dropout_scale_0_makes_training_mode_deterministic(tmp_path):
+    """base has no BatchNorm, so with no dropout left a training-mode call is the
+    inference call; with the registered rates it is not (the control)."""
+    x = FRAMES[:2]
+    for scale, same in ((1.0, False), (0.0, True)):
+        model = models.build_model("base", dropout_scale=scale)
+        train, infer = np.asarray(model(x, training=True)), np.asarray(model(x, training=False))
+        assert np.allclose(train, infer, rtol=0, atol=1e-6) == same, scale
+    model.save(tmp_path / "m.keras")  # the rates travel with the saved model
+    loaded = models.load_model(tmp_path / "m.keras")
+    assert {layer.rate for layer in loaded.layers if type(layer).__name__ == "Dropout"} == {0.0}
+
+
+@pytest.mark.parametrize(
+    ("scale", "message"),
+    [
+        (-1.0, "dropout scale must be a finite number >= 0, got -1.0"),
+        (float("nan"), "dropout scale must be a finite number >= 0, got nan"),
+        (2.0, "dropout scale 2 takes base's head_fc1_drop from rate 0.5 to 1; a rate must"),
+    ],
+)
+def test_a_dropout_scale_that_leaves_no_valid_rate_is_refused(scale, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        models.build_model("base", dropout_scale=scale)

@@ -302,6 +302,15 @@ def test_train_recovers_from_a_half_rendered_demo_recording(tmp_path, monkeypatc
             ["--steering-gains", "1.5,1.5", "--closed-loop-every", "1"],
             "--steering-gains names a gain twice: 1.5,1.5",
         ),
+        (
+            ["--arch", "base", "--dropout-scale", "2.5"],
+            "--dropout-scale: dropout scale 2.5 takes base's head_fc1_drop from rate 0.5 to "
+            "1.25; a rate must stay below 1 (largest scale here: below 2)",
+        ),
+        (
+            ["--dropout-scale", "-0.5"],
+            "--dropout-scale: dropout scale must be a finite number >= 0, got -0.5",
+        ),
     ],
 )
 def test_settings_that_would_be_ignored_are_refused_before_any_work(
@@ -460,6 +469,27 @@ def test_init_from_a_run_folder_starts_from_its_weights(run, demo, tmp_path, cap
     trained = models.load_model(run / "model.keras")
     for got, want in zip(served.get_weights(), trained.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_dropout_scale_reaches_the_trained_network_and_the_run_record(demo, tmp_path):
+    """--dropout-scale 0.5 on base: every Dropout of the network that is trained and
+    saved at half its registered rate (stages 0.2 -> 0.1, head 0.5 -> 0.25), the same
+    parameters; the option and its default as config.json records them."""
+    from training.cli import train_config
+    from training.options import build_parser
+    from training.trainer import build_networks
+
+    parse = build_parser().parse_args
+    assert train_config(parse(["--data", "x"])).dropout_scale == 1.0
+    config = train_config(parse(["--arch", "base", "--data", "x", "--dropout-scale", "0.5"]))
+    assert config.dropout_scale == 0.5
+    served, inner = build_networks(config, on_device=False)
+    assert inner is served
+    rates = [layer.rate for layer in served.layers if type(layer).__name__ == "Dropout"]
+    assert rates == [0.1] * 5 + [0.25] * 3
+    assert served.count_params() == 865_921
+    run = train(demo_config(demo, tmp_path, epochs=1, dropout_scale=0.5), progress=False)
+    assert json.loads((run / "config.json").read_text())["settings"]["dropout_scale"] == 0.5
 
 
 @pytest.mark.parametrize(
