@@ -55,9 +55,11 @@ def scale_dropout(model: keras.Model, scale: float) -> keras.Model:
     """A fresh copy of ``model`` (new weights, same layers and names) with every
     Dropout layer's rate times ``scale``: 0 removes dropout, 0.5 halves it.
 
-    Dropout in a regression head shrinks what the network answers (it learns to hedge
-    against its own noise), so the rate is a training setting worth measuring per
-    architecture without a new architecture for each rate.
+    Dropout in a regression network can shrink what it answers (it learns to hedge
+    against its own noise): halving eff's doubled its answer to a displacement on the
+    jungle recording, halving base's barely moved it (docs/driving-quality.md). So the
+    rate is a training setting, measured per architecture without a new architecture
+    for each rate. Built under a mixed dtype policy, the copy keeps it.
     """
     if not (math.isfinite(scale) and scale >= 0):
         raise ValueError(f"dropout scale must be a finite number >= 0, got {scale}")
