@@ -218,3 +218,20 @@ def test_dropout_scale_0_makes_training_mode_deterministic(tmp_path):
 def test_a_dropout_scale_that_leaves_no_valid_rate_is_refused(scale, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         models.build_model("base", dropout_scale=scale)
+
+
+def test_a_dropout_scaled_copy_keeps_the_mixed_dtype_policy_it_was_built_under():
+    """training.trainer builds the bfloat16 twin under mixed_bfloat16: the scaled copy
+    must compute in bfloat16 too, not fall back to float32."""
+    import keras
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = models.build_model("base", dropout_scale=0.5)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert {layer.dtype_policy.name for layer in model.layers if layer.weights} == {
+        "mixed_bfloat16"
+    }
+    plain = models.build_model("base", dropout_scale=0.5)
+    assert plain.get_layer("stage1_conv").dtype_policy.name == "float32"
