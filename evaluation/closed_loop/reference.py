@@ -190,12 +190,10 @@ def build_reference(
     centre, sides = _decode_frames(rec, rows, camera, progress)
     cached = _load_cache(rec, camera) if use_cache else None
     measured = cached["yaw"] if cached is not None else None
-    if path == "images" and measured is None and rows.size:
+    if path == "images" and measured is None:  # all NaN when there is no stretch
         measured = _measure_turns(rec, segments, centre, ds, camera, progress)
     response, fit = _car_response(rec, car, t, steering, ds, measured)
     if path == "images":
-        if measured is None:  # no drivable stretch, so no frame pair was measured
-            measured = np.full(len(ds), np.nan)
         yaw = np.where(np.isfinite(measured), measured, predicted_yaw(response, t, steering, ds))
         share = float(np.isfinite(measured[rows[:-1]]).mean()) if rows.size > 1 else math.nan
     else:
